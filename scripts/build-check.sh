@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The collection builds, installs, and its plugins load from the installed copy.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="$ROOT/build/dist"; INST="$ROOT/build/installed"
+rm -rf "$OUT" "$INST"; mkdir -p "$OUT" "$INST"
+cd "$ROOT"
+ansible-galaxy collection build --force --output-path "$OUT" .
+ansible-galaxy collection install --offline --no-deps -p "$INST" "$OUT"/groundwork-k8s-*.tar.gz
+export ANSIBLE_COLLECTIONS_PATH="$INST"
+n=0
+for m in "$INST"/ansible_collections/groundwork/k8s/plugins/modules/*.py; do
+  [ -e "$m" ] || continue
+  name=$(basename "$m" .py)
+  ansible-doc -t module "groundwork.k8s.$name" >/dev/null
+  n=$((n + 1))
+done
+for f in "$INST"/ansible_collections/groundwork/k8s/plugins/filter/*.py; do
+  [ -e "$f" ] || continue
+  ansible-doc -t filter -l groundwork.k8s >/dev/null
+done
+ansible-doc -t filter -l groundwork.k8s
+echo "build-check: tarball installs; $n modules load their docs"
