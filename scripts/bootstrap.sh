@@ -14,7 +14,7 @@ APT_PACKAGES=(
   debootstrap systemd-container iproute2 iptables nftables openssh-client openssh-server
   etcd-server etcd-client containerd runc containernetworking-plugins
   nginx docker-registry skopeo haproxy keepalived openssl rsync git curl
-  python3-venv tcpdump
+  python3-venv tcpdump shellcheck
 )
 
 log() { printf '[bootstrap] %s\n' "$*"; }

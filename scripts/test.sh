@@ -6,7 +6,7 @@
 # Exits non-zero if any stage fails; prints "N passed, N failed" over the stages last.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 bash scripts/bootstrap.sh || { echo "bootstrap failed"; exit 1; }
 export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"

@@ -46,14 +46,14 @@ def test_write_atomic_path_under_a_file(tmp_path):
 
 @pytest.mark.parametrize("args,rc", [(["-c", "exit 0"], 0), (["-c", "exit 3"], 3)])
 def test_runner_returns_rc_without_check(args, rc):
-    got, _, _ = Runner("sh").run(args, check=False)
-    assert got == rc
+    result = Runner("sh").run(args, check=False)
+    assert result[0] == rc
 
 
 def test_runner_raises_tool_error_and_uses_c_locale():
     r = Runner("sh")
-    _, out, _ = r.run(["-c", "echo $LC_ALL"])
-    assert out.strip() == "C"
+    result = r.run(["-c", "echo $LC_ALL"])
+    assert result[1].strip() == "C"
     with pytest.raises(ToolError) as exc:
         r.run(["-c", "echo boom >&2; exit 4"])
     assert exc.value.rc == 4 and "boom" in exc.value.stderr
