@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build the lab's cached Debian 12 root filesystem (used read-only as every host's overlay
+# lower dir). Atomic: builds into a temp dir next to the cache and renames it into place,
+# so an interrupted build never leaves a half-made cache. Usage: build-rootfs.sh DEST
+# A plain server: no containerd, etcd or Kubernetes (those come from the project's mirror).
+set -euo pipefail
+DEST=$1
+MIRROR=${GW_LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+INCLUDE=${GW_LAB_ROOTFS_PACKAGES:?}
+parent=$(dirname "$DEST")
+mkdir -p "$parent"
+tmp=$(mktemp -d "$parent/.build.XXXXXX")
+cleanup() { rm -rf --one-file-system "$tmp"; }
+trap cleanup EXIT
+
+debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$tmp" "$MIRROR" \
+  > "$parent/.build.log" 2>&1 || { tail -20 "$parent/.build.log" >&2; exit 1; }
+
+# Every host makes its own identity: no machine-id, ssh host keys, hostname.
+: > "$tmp/etc/machine-id"
+rm -f "$tmp/var/lib/dbus/machine-id" "$tmp"/etc/ssh/ssh_host_*_key* "$tmp/etc/hostname"
+# debootstrap leaves no /etc/hosts (etcd's unit cannot resolve localhost without one);
+# `lab up` writes the full list into each host.
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$tmp/etc/hosts"
+# No name servers: the lab has none; hosts resolve through /etc/hosts only.
+: > "$tmp/etc/resolv.conf"
+# apt points nowhere usable: packages come from the project's mirror (groundwork_apt_repo_url).
+printf '# Groundwork lab: no upstream repositories; the site mirror is added by the roles.\n' \
+  > "$tmp/etc/apt/sources.list"
+rm -rf "$tmp"/etc/apt/sources.list.d/* "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/*.bin \
+  "$tmp"/var/cache/apt/archives/*.deb
+# Power-off must not wait 90 s for pod scopes.
+mkdir -p "$tmp/etc/systemd/system.conf.d"
+printf '[Manager]\nDefaultTimeoutStopSec=10s\n' > "$tmp/etc/systemd/system.conf.d/10-groundwork-lab.conf"
+# Root logs in with the lab key only.
+mkdir -p -m 0700 "$tmp/root/.ssh"
+mkdir -p "$tmp/etc/ssh/sshd_config.d"
+printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n' \
+  > "$tmp/etc/ssh/sshd_config.d/10-groundwork-lab.conf"
+# Units that make no sense in a container host.
+for u in getty@tty1.service systemd-timesyncd.service; do
+  ln -sfn /dev/null "$tmp/etc/systemd/system/$u"
+done
+# debootstrap's policy-rc.d (if any) goes: hosts start daemons like real hosts do.
+rm -f "$tmp/usr/sbin/policy-rc.d"
+printf '%s\n' "$INCLUDE" > "$tmp/etc/groundwork-lab-rootfs"
+date -u +%FT%TZ >> "$tmp/etc/groundwork-lab-rootfs"
+
+rm -rf --one-file-system "$DEST.old"
+[ -e "$DEST" ] && mv "$DEST" "$DEST.old"
+mv "$tmp" "$DEST"
+trap - EXIT
+rm -rf --one-file-system "$DEST.old"
