@@ -658,6 +658,16 @@ class Plan:
         self.writes.append((os.path.join(base, relpath), content, mode))
 
 
+def read_file(path):
+    """Content of ``path``, or None when it (or a parent) does not exist; unreadable -> GroundworkError."""
+    try:
+        return _io.read_bytes(path)
+    except NotADirectoryError:
+        return None
+    except OSError as exc:
+        raise GroundworkError("cannot read %s: %s" % (path, exc.strerror or exc))
+
+
 def _parse_disk_cert(data, path):
     if data is None:
         return None
@@ -687,7 +697,7 @@ def ca_hash_of(plan, name="ca"):
     return ca_cert_hash(cert_pem(cert)) if cert is not None else None
 
 
-def plan_cluster_pki(params, reader=_io.read_bytes, now=None):
+def plan_cluster_pki(params, reader=None, now=None):
     """The plan for one host's certificate set (module ``cluster_pki``). Validates everything first.
 
     params: pki_dir, profile, key_type, node_name, advertise_address, control_plane_endpoint,
@@ -696,6 +706,7 @@ def plan_cluster_pki(params, reader=_io.read_bytes, now=None):
     ({cert, key}), sa_key.
     """
     require_libs()
+    reader = reader or read_file
     now = now or utcnow()
     key_type = params.get("key_type") or DEFAULT_KEY_TYPE
     check_key_type(key_type)
@@ -862,9 +873,10 @@ def parse_kubeconfig(data):
             "cert_file": u.get("client-certificate")}
 
 
-def plan_kubeconfigs(params, reader=_io.read_bytes, now=None):
+def plan_kubeconfigs(params, reader=None, now=None):
     """The plan for the kubeconfig files (module ``kubeconfig``)."""
     require_libs()
+    reader = reader or read_file
     now = now or utcnow()
     key_type = params.get("key_type") or DEFAULT_KEY_TYPE
     check_key_type(key_type)
@@ -982,9 +994,10 @@ def apply_writes(writes):
 
 # ---------------------------------------------------------------- inventory of a host (pki_info)
 
-def scan(pki_dir, kubeconfig_dir, now=None, reader=_io.read_bytes):
+def scan(pki_dir, kubeconfig_dir, now=None, reader=None):
     """Every certificate below ``pki_dir`` and every kubeconfig in ``kubeconfig_dir``, summarised."""
     require_libs()
+    reader = reader or read_file
     now = now or utcnow()
     rows = []
     for root, dirs, files in os.walk(pki_dir):
