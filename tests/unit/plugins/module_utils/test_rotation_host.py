@@ -1,0 +1,260 @@
+# -*- coding: utf-8 -*-
+"""CA rotation on one node's files (real keys and certificates in a temp dir, no root)."""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ansible_collections.groundwork.k8s.plugins.module_utils import _rotation as R
+from ansible_collections.groundwork.k8s.plugins.module_utils import _rotation_host as H
+from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
+
+NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
+KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: {ca}
+    server: https://lb.example.internal:6443
+  name: groundwork-lab
+contexts:
+- context:
+    cluster: groundwork-lab
+    user: kubernetes-admin
+  name: kubernetes-admin@groundwork-lab
+current-context: kubernetes-admin@groundwork-lab
+kind: Config
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+"""
+
+
+def _name(cn, org=None):
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _ca(cn):
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn)).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime.datetime(2026, 1, 1)).not_valid_after(datetime.datetime(2036, 1, 1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, True, False, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), False)
+            .sign(key, H.hashes.SHA256()))
+    return cert, key
+
+
+def _leaf(ca, ca_key, cn, org=None, sans=(), server=False, days=365):
+    key = ec.generate_private_key(ec.SECP256R1())
+    eku = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+    eku.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+    b = (x509.CertificateBuilder().subject_name(_name(cn, org)).issuer_name(ca.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(datetime.datetime(2026, 1, 1))
+         .not_valid_after(datetime.datetime(2026, 1, 1) + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+         .add_extension(x509.ExtendedKeyUsage(eku), False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), False))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(list(sans)), False)
+    return b.sign(ca_key, H.hashes.SHA256()), key
+
+
+def _write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+@pytest.fixture
+def node(tmp_path):
+    pki, kc = str(tmp_path / "pki"), str(tmp_path / "kube")
+    cas = {}
+    for name, (crt, key) in R.CA_FILES.items():
+        cert, k = _ca({"ca": "kubernetes", "front-proxy-ca": "front-proxy-ca", "etcd-ca": "etcd-ca"}[name])
+        cas[name] = (cert, k)
+        _write(os.path.join(pki, crt), H.cert_pem(cert))
+        _write(os.path.join(pki, key), H.key_pem(k), 0o600)
+    sa = ec.generate_private_key(ec.SECP256R1())
+    _write(os.path.join(pki, "sa.key"), H.key_pem(sa), 0o600)
+    _write(os.path.join(pki, "sa.pub"), H.public_pem(sa.public_key()))
+    leaves = {
+        "apiserver": ("ca", "kube-apiserver", None, [x509.DNSName("kubernetes"), x509.IPAddress(ipaddress.ip_address("10.96.0.1"))], True),
+        "apiserver-kubelet-client": ("ca", "kube-apiserver-kubelet-client", "kubeadm:cluster-admins", [], False),
+        "front-proxy-client": ("front-proxy-ca", "front-proxy-client", None, [], False),
+        "apiserver-etcd-client": ("etcd-ca", "kube-apiserver-etcd-client", None, [], False),
+        "etcd/server": ("etcd-ca", "cp1", None, [x509.DNSName("cp1"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], True),
+        "etcd/peer": ("etcd-ca", "cp1", None, [x509.DNSName("cp1"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], True),
+        "etcd/healthcheck-client": ("etcd-ca", "kube-etcd-healthcheck-client", None, [], False),
+    }
+    for rel, (ca, cn, org, sans, server) in leaves.items():
+        cert, k = _leaf(cas[ca][0], cas[ca][1], cn, org, sans, server)
+        _write(os.path.join(pki, rel + ".crt"), H.cert_pem(cert))
+        _write(os.path.join(pki, rel + ".key"), H.key_pem(k), 0o600)
+    for conf, cn, org in (("admin.conf", "kubernetes-admin", "kubeadm:cluster-admins"),
+                          ("scheduler.conf", "system:kube-scheduler", None)):
+        cert, k = _leaf(cas["ca"][0], cas["ca"][1], cn, org)
+        _write(os.path.join(kc, conf), KUBECONFIG.format(ca=H.b64(H.cert_pem(cas["ca"][0])), cert=H.b64(H.cert_pem(cert)),
+                                                          key=H.b64(H.key_pem(k))), 0o600)
+    n = H.Node(pki_dir=pki, kubeconfig_dir=kc, backup_root=str(tmp_path / "backup"))
+    n.old = {name: c for name, (c, _) in cas.items()}
+    n.old_sa = H.public_pem(sa.public_key())
+    return n
+
+
+def _rot(node, **kw):
+    kw.setdefault("now", NOW)
+    return H.CaRotation(node, "r1", ["ca", "etcd-ca", "front-proxy-ca", "sa"], **kw)
+
+
+def _trust(node, rel):
+    return [H.fingerprint(c) for c in H.load_certs(H.read_bytes(node.path(rel)))]
+
+
+def _openssl_verify(ca_path, cert_path):
+    return subprocess.run(["openssl", "verify", "-CAfile", ca_path, cert_path], capture_output=True).returncode == 0
+
+
+def test_three_phases_with_interruption(node, tmp_path, monkeypatch):
+    old_fp = {n: H.fingerprint(c) for n, c in node.old.items()}
+    snapshot = {p: H.read_bytes(p) for p, _ in node.leaves()}
+
+    # phase 1: check mode first (nothing written), then for real, then a no-op re-run
+    r = _rot(node, generate=True, check_mode=True).run("trusted")
+    assert r["changed"] and not os.path.exists(node.state_dir)
+    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    r = _rot(node, generate=True).run("trusted")
+    assert r["changed"] and r["phase"] == "trusted"
+    assert "kube-apiserver" in r["restart"] and "etcd" in r["restart"]
+    new_fp = r["state"]["fingerprints"]
+    for name, (crt, _) in R.CA_FILES.items():
+        assert _trust(node, crt) == [old_fp[name], new_fp[name]]          # old first: old key still signs
+    assert len(H.load_public_keys(H.read_bytes(node.path("sa.pub")))) == 2
+    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot  # phase 1 reissues nothing
+    assert oct(stat.S_IMODE(os.stat(node.staged("ca", "key")).st_mode)) == "0o600"
+    assert not _rot(node).run("trusted")["changed"]
+    with pytest.raises(GroundworkError, match="run phase reissued"):
+        _rot(node).run("retired")
+
+    # phase 2, interrupted after two items
+    real = H.CaRotation.reissue_item
+    calls = []
+
+    def dying(self, item, cas):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("power cut")
+        calls.append(item)
+        return real(self, item, cas)
+    monkeypatch.setattr(H.CaRotation, "reissue_item", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _rot(node).run("reissued")
+    doc = json.loads(H.read_bytes(node.state_path()))
+    assert (doc["phase"], doc["in_progress"], doc["done"]) == ("trusted", "reissued", calls)
+    monkeypatch.setattr(H.CaRotation, "reissue_item", real)
+    resumed = []
+
+    def counting(self, item, cas):
+        resumed.append(item)
+        return real(self, item, cas)
+    monkeypatch.setattr(H.CaRotation, "reissue_item", counting)
+    r = _rot(node).run("reissued")
+    assert r["action"] == "resume" and r["phase"] == "reissued"
+    assert not set(resumed) & set(calls)                                  # done items are not redone
+    monkeypatch.setattr(H.CaRotation, "reissue_item", real)
+    for name, (crt, key) in R.CA_FILES.items():
+        assert _trust(node, crt) == [new_fp[name], old_fp[name]]          # new first: new key signs
+    new_cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _) in R.CA_FILES.items()}
+    for path, _ in node.leaves():
+        cert = H.load_certs(H.read_bytes(path))[0]
+        assert any(H.signed_by(cert, c) for c in new_cas.values()), path
+        before = H.load_certs(snapshot[path])[0]
+        assert cert.subject == before.subject
+        assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage) == \
+            before.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    san = H.load_certs(H.read_bytes(node.path("apiserver.crt")))[0].extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "10.96.0.1" in str(san.value)
+    admin = H.kubeconfig_fields(H.read_bytes(os.path.join(node.kubeconfig_dir, "admin.conf")).decode())
+    assert H.signed_by(H.load_certs(H.unb64(admin["client-certificate-data"]))[0], new_cas["ca"])
+    assert not _rot(node).run("reissued")["changed"]
+
+    # phase 3: retire; afterwards nothing trusts or is signed by the old CAs
+    r = _rot(node).run("retired")
+    assert r["changed"] and r["phase"] == "retired"
+    for name, (crt, _) in R.CA_FILES.items():
+        assert _trust(node, crt) == [new_fp[name]]
+        _write(str(tmp_path / ("old-%s.pem" % name)), H.cert_pem(node.old[name]))
+    assert len(H.load_public_keys(H.read_bytes(node.path("sa.pub")))) == 1
+    assert node.old_sa not in H.read_bytes(node.path("sa.pub")).decode()
+    issuer = {"apiserver": "ca", "front-proxy-client": "front-proxy-ca", "etcd/peer": "etcd-ca"}
+    for rel, name in issuer.items():
+        assert not _openssl_verify(str(tmp_path / ("old-%s.pem" % name)), node.path(rel + ".crt"))
+        assert _openssl_verify(node.path(R.CA_FILES[name][0]), node.path(rel + ".crt"))
+    admin = H.kubeconfig_fields(H.read_bytes(os.path.join(node.kubeconfig_dir, "admin.conf")).decode())
+    assert [H.fingerprint(c) for c in H.load_certs(H.unb64(admin["certificate-authority-data"]))] == [new_fp["ca"]]
+    assert not os.path.exists(os.path.join(node.state_dir, "new"))        # staged keys gone
+    assert not _rot(node).run("retired")["changed"]
+    # backups: every replaced file is kept, keys 0600
+    backed = H.backup_manifest(os.path.join(node.backup_root, "r1-reissued"))
+    assert node.path("apiserver.key") in backed and node.path("ca.key") in backed
+
+
+def test_second_node_takes_the_staged_material(node, tmp_path):
+    first = _rot(node, generate=True).run("trusted")
+    material = {n: {"cert": (H.read_bytes(node.staged(n, "pub" if n == "sa" else "crt")) or b"").decode(),
+                    "key": H.read_bytes(node.staged(n, "key")).decode()} for n in first["present"]}
+    with pytest.raises(GroundworkError, match="different new ca"):
+        other = dict(material, ca={"cert": H.cert_pem(_ca("kubernetes")[0])})
+        _rot(node, new_material=other).run("reissued")
+    assert _rot(node, new_material=material).run("reissued")["phase"] == "reissued"
+
+
+def test_phase_two_without_new_key_refuses(node):
+    _rot(node, generate=True).run("trusted")
+    os.unlink(node.staged("ca", "key"))
+    with pytest.raises(GroundworkError, match="new ca key is needed"):
+        _rot(node).run("reissued")
+
+
+def test_no_material_and_no_generate_refuses(node):
+    with pytest.raises(GroundworkError, match="no new .* staged"):
+        _rot(node).run("trusted")
+
+
+@pytest.mark.parametrize("days", [30, 365])
+def test_reissue_clones_profile(days):
+    ca, ca_key = _ca("kubernetes")
+    old, _ = _leaf(ca, ca_key, "kube-apiserver", sans=[x509.DNSName("kubernetes")], server=True, days=10)
+    new, key = H.reissue(old, ca, ca_key, days, NOW)
+    assert new.subject == old.subject and H.signed_by(new, ca)
+    assert (H.not_after(new) - NOW).days == days
+    assert new.public_key().public_numbers() != old.public_key().public_numbers()
+    assert new.extensions.get_extension_for_class(x509.SubjectAlternativeName) == \
+        old.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+
+def test_kubeconfig_set_keeps_other_lines():
+    text = KUBECONFIG.format(ca="AAA", cert="BBB", key="CCC")
+    out = H.kubeconfig_set(text, {"certificate-authority-data": "ZZZ"})
+    assert H.kubeconfig_fields(out) == {"certificate-authority-data": "ZZZ", "client-certificate-data": "BBB",
+                                        "client-key-data": "CCC"}
+    assert out.replace("ZZZ", "AAA") == text
+    with pytest.raises(GroundworkError):
+        H.kubeconfig_set("apiVersion: v1\n", {"client-key-data": "x"})
