@@ -478,3 +478,110 @@ class Kubeadm(Runner):
 
     def token_list(self, kubeconfig):
         return parse_token_list(self.run(["token", "list", "-o", "json", "--kubeconfig", kubeconfig])[1])
+
+
+# --------------------------------------------------------------------------- actions (used by the modules)
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+
+
+def init_action(p, kubeadm, check_mode, write):
+    """Decide and (unless check_mode) run ``kubeadm init``. ``write(path, bytes, mode)`` writes atomically.
+
+    Returns the module result. A node counts as initialised when admin.conf and the API server
+    manifest exist; then nothing runs and a differing config is reported as drift (kubeadm init
+    does not reconfigure a running cluster)."""
+    content = dump_docs(p["config"])
+    old = _read(p["config_path"])
+    state = {"admin_conf": os.path.exists(os.path.join(p["kubeconfig_dir"], "admin.conf")),
+             "apiserver_manifest": os.path.exists(os.path.join(p["manifest_dir"], "kube-apiserver.yaml"))}
+    res = {"changed": False, "initialised": initialised(state), "config_path": p["config_path"],
+           "diff": {"before": {"initialised": initialised(state), "config": old or ""},
+                    "after": {"initialised": True, "config": content}}}
+    if res["initialised"]:
+        res["diff"]["after"]["config"] = old or ""
+        res["config_drift"] = old is not None and old != content
+        return res
+    res["changed"] = True
+    if check_mode:
+        return res
+    write(p["config_path"], content.encode(), 0o600)
+    if p.get("validate", True):
+        kubeadm.validate(p["config_path"])
+    args = ["init", "--config", p["config_path"]]
+    if p.get("skip_phases"):
+        args.append("--skip-phases=" + ",".join(p["skip_phases"]))
+    rc, out, err = kubeadm.run(args)
+    res["initialised"] = True
+    res["stdout_lines"] = redact(out).splitlines()
+    res["stderr_lines"] = redact(err).splitlines()
+    return res
+
+
+def token_action(p, kubeadm, check_mode, now=None, ca_pem=None):
+    """present: reuse a valid token with our description and >= min_ttl left, else create one;
+    absent: delete the tokens with our description (or the given token)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    tokens = kubeadm.token_list(p["kubeconfig"])
+    res = {"changed": False}
+    if p["state"] == "absent":
+        if p.get("token"):
+            ids = [token_id(p["token"])]
+            ids = [i for i in ids if any(t["token"].startswith(i + ".") for t in tokens)]
+        else:
+            ids = [t["token"].split(".")[0] for t in tokens if t.get("description", "") == p["description"]]
+        res.update(changed=bool(ids), deleted=ids, diff={"before": {"tokens": ids}, "after": {"tokens": []}})
+        if ids and not check_mode:
+            kubeadm.run(["token", "delete"] + ids + ["--kubeconfig", p["kubeconfig"]])
+        return res
+    min_ttl = duration_seconds(p["min_ttl"])
+    ttl = duration_seconds(p["ttl"])
+    if ttl and ttl <= min_ttl:
+        raise GroundworkError("ttl (%ss) must be longer than min_ttl (%ss), or a new token is never reusable" % (ttl, min_ttl))
+    found = pick_reusable_token(tokens, p["description"], min_ttl, now, p["usages"], p["groups"])
+    if found:
+        token, expires, reused = found["token"], found.get("expires"), True
+    else:
+        token, reused = new_token(), False
+        expires = (now + datetime.timedelta(seconds=ttl)).strftime("%Y-%m-%dT%H:%M:%SZ") if ttl else None
+        res["changed"] = True
+        if not check_mode:
+            kubeadm.run(["token", "create", token, "--ttl", "%ds" % ttl, "--description", p["description"],
+                         "--usages", ",".join(p["usages"]), "--groups", ",".join(p["groups"]),
+                         "--kubeconfig", p["kubeconfig"]])
+    res.update(token=token, token_id=token.split(".")[0], expires=expires, reused=reused,
+               diff={"before": {"token_id": token.split(".")[0] if reused else None},
+                     "after": {"token_id": token.split(".")[0], "expires": expires}})
+    if ca_pem is not None:
+        res["join"] = {"api_server_endpoint": p["api_server_endpoint"], "token": token,
+                       "ca_cert_hashes": [ca_cert_hash(ca_pem)]}
+    return res
+
+
+def join_action(p, kubeadm, check_mode, write, remove):
+    """Join this node unless it has joined; fail with kubeadm's own message when the join fails."""
+    kubelet_conf = os.path.exists(p["kubelet_conf"])
+    manifest = os.path.exists(os.path.join(p["manifest_dir"], "kube-apiserver.yaml"))
+    action, message = join_decision(kubelet_conf, p.get("node_registered"), p["control_plane"], manifest)
+    docs = render_join(p)
+    res = {"changed": action == "join", "msg": message, "control_plane": p["control_plane"],
+           "diff": {"before": {"joined": kubelet_conf}, "after": {"joined": True, "control_plane": p["control_plane"]}}}
+    if action == "fail":
+        raise GroundworkError(message)
+    if action == "none" or check_mode:
+        return res
+    path = p["config_path"]
+    write(path, dump_docs(docs).encode(), 0o600)
+    try:
+        rc, out, err = kubeadm.run(["join", "--config", path], check=False)
+    finally:
+        remove(path)  # the file holds the token: never leave it on disk
+    if rc != 0:
+        raise ToolError("kubeadm join failed: %s" % kubeadm_error(err, out), argv=["kubeadm", "join", "--config", path],
+                        rc=rc, stdout=redact(out), stderr=redact(err))
+    res["stdout_lines"] = redact(out).splitlines()
+    return res
