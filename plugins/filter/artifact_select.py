@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: Groundwork contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: artifact_select
+short_description: Pick the artifact manifest entries a host needs, with the URL to fetch each from
+version_added: 0.1.0
+description:
+  - Validates the artifact manifest, selects the release of O(kubernetes_version)'s minor and the
+    file entries named in O(names) for O(arch), and adds C(fetch_url) (the mirror copy when
+    O(mirror_url) is set, the upstream URL otherwise) and C(checksum) (C(sha256:...) for
+    M(ansible.builtin.get_url)).
+  - Fails naming every unknown artifact, and every selected one whose sha256 the manifest does not have.
+author:
+  - Groundwork maintainers (@groundwork)
+positional: kubernetes_version, arch, names, mirror_url
+options:
+  _input:
+    description: The artifact manifest (data).
+    type: dict
+    required: true
+  kubernetes_version:
+    description: Kubernetes version of the run (its minor selects the release).
+    type: str
+    required: true
+  arch:
+    description: Architecture (V(amd64), V(arm64), or Ansible's V(x86_64), V(aarch64)).
+    type: str
+    required: true
+  names:
+    description: Names of the files needed.
+    type: list
+    elements: str
+    required: true
+  mirror_url:
+    description: Base URL of the site mirror; empty for upstream URLs (connected installs).
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Entries for etcd and runc from the site mirror
+  ansible.builtin.set_fact:
+    wanted: "{{ manifest | groundwork.k8s.artifact_select('v1.35.0', ansible_facts.architecture, ['etcd', 'runc'], 'http://mirror:8080') }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The manifest's file entries, each with C(fetch_url) and C(checksum) added.
+  type: list
+  elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.groundwork.k8s.plugins.module_utils import _artifacts as A
+from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
+
+
+def artifact_select(manifest, kubernetes_version, arch, names, mirror_url=""):
+    try:
+        entries = A.select_files(A.load_manifest(manifest), kubernetes_version, arch, list(names))
+    except GroundworkError as exc:
+        raise AnsibleFilterError(exc.msg)
+    todo = ["%s (%s)" % (e["name"], e.get("todo", "no sha256")) for e in entries if not e.get("sha256")]
+    if todo:
+        raise AnsibleFilterError("refusing artifacts without a sha256 in the manifest: %s" % "; ".join(todo))
+    out = []
+    for e in entries:
+        item = dict(e)
+        item["fetch_url"] = (mirror_url.rstrip("/") + "/" + e["path"]) if mirror_url else e["url"]
+        item["checksum"] = "sha256:" + e["sha256"]
+        out.append(item)
+    return out
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"artifact_select": artifact_select}
