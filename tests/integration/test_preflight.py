@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+"""The preflight play refuses bad inventories before any host is touched.
+
+Each bad inventory under tests/inventories/ is run through playbooks/preflight.yml followed by
+a play that would write a marker file. Every host is pointed at 127.0.0.x port 1, where nothing
+listens: a task that reached a host would show up as UNREACHABLE. The test asserts that
+the run fails, that the message names the fix, that no host was reached and that the later
+play never ran.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+PLAY = os.path.join(ROOT, "tests", "integration", "files", "preflight_then_change.yml")
+
+
+def run_preflight(inventory, tmp_path, *extra):
+    env = dict(os.environ)
+    env.update({
+        "PATH": BIN + os.pathsep + env.get("PATH", ""),
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
+        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+    })
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, PLAY,
+            "-e", "ansible_port=1", "-e", "ansible_python_interpreter=%s" % sys.executable,
+            "-e", "marker_dir=%s" % tmp_path] + list(extra)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail("no JSON from ansible-playbook (rc %s): %s %s" % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
+    return proc, report
+
+
+def task_name(task):
+    """Task name without the ``role : `` prefix Ansible adds."""
+    return task["task"]["name"].split(" : ")[-1]
+
+
+def failure_messages(report):
+    out = []
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                if res.get("failed"):
+                    msg = res.get("msg")
+                    out.append((task_name(task), host, msg if isinstance(msg, list) else [msg]))
+    return out
+
+
+BAD = [
+    ("bad_even_etcd", ["Group 'etcd' has 4 members, an even count", "Fix: use an odd number of etcd hosts: "
+                       "remove one (3) or add one (5)"]),
+    ("bad_ha_no_endpoint", ["3 control planes (HA) but no API endpoint", "Fix: set groundwork_api_endpoint_mode: haproxy"]),
+    ("bad_duplicate_ip", ["Hosts cp1, w2 share the address 127.0.0.11", "Fix: give each host its own ansible_host"]),
+    ("bad_unknown_group", ["Unknown inventory group 'kube_control_planes' (host(s) cp2, cp3 are in it)",
+                           "Fix: rename group 'kube_control_planes' to 'kube_control_plane'"]),
+]
+
+
+@pytest.mark.parametrize("name,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_inventory_fails_in_preflight_before_any_host(name, expected, tmp_path):
+    proc, report = run_preflight(os.path.join(ROOT, "tests", "inventories", name), tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    failures = failure_messages(report)
+    assert len(failures) == 1, failures
+    task, _host, msg = failures[0]
+    assert task == "Stop on inventory problems (nothing has been changed on any host)"
+    text = "\n".join(msg)
+    for fragment in expected:
+        assert fragment in text, text
+    # no host was reached: every task so far ran on the controller
+    for host, stats in report["stats"].items():
+        assert stats["unreachable"] == 0, (host, stats)
+        assert stats["changed"] == 0, (host, stats)
+    # only the inventory step ran; the host checks and the later play did not
+    names = [task_name(t) for p in report["plays"] for t in p["tasks"]]
+    assert not [n for n in names if n.startswith("Gather the minimal fact subset")], names
+    assert "Write the marker file" not in names
+    assert os.listdir(tmp_path) == ["tmp"] or not [f for f in os.listdir(tmp_path) if f != "tmp"]
+
+
+def test_valid_inventory_passes_inventory_step_then_reaches_hosts(tmp_path):
+    """The control case: a valid inventory gets past the inventory step, and the first host
+    check then tries to reach the hosts (port 1: unreachable). Proves the bad cases fail for
+    their inventory, not for some other reason."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  children:\n    kube_control_plane:\n      hosts:\n        cp1: {ansible_host: 127.0.0.11}\n"
+        "    kube_node:\n      hosts:\n        w1: {ansible_host: 127.0.0.21}\n")
+    proc, report = run_preflight(str(inv), tmp_path)
+    assert proc.returncode != 0
+    assert failure_messages(report) == [] or all(
+        not t.startswith("Stop on inventory problems") for t, _h, _m in failure_messages(report))
+    assert all(stats["unreachable"] == 1 for stats in report["stats"].values()), report["stats"]
+    plan = [t for p in report["plays"] for t in p["tasks"] if task_name(t) == "Print the plan"]
+    assert plan and "topology: two_hosts, Kubernetes v1.35.0" in plan[0]["hosts"]["cp1"]["msg"]
