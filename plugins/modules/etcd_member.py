@@ -13,7 +13,7 @@ description:
   - O(state=present) adds a missing member as a B(learner) (it cannot vote, so adding it never
     changes the quorum) and, with O(promote=true), promotes it once it has caught up with the
     leader, retrying for up to O(promote_timeout) seconds.
-  - The usual flow is two calls around starting the new member: O(promote=false) (returns
+  - The usual flow is two calls around starting the new member - O(promote=false) (returns
     RV(initial_cluster) for the new member's C(--initial-cluster) with C(--initial-cluster-state existing)),
     start etcd on the new host, then O(promote=true).
   - O(state=absent) removes the member found by O(member_id), O(peer_urls) or O(name).
@@ -86,7 +86,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action:
+operation:
   description: What was done (or would be, in check mode) - C(none), C(add), C(add+promote), C(promote), C(remove).
   returned: always
   type: str
@@ -148,7 +148,7 @@ def main():
     except GroundworkError as exc:
         fail(module, exc)
     member = find_member(after, p["name"], p["peer_urls"], p["member_id"]) if p["state"] == "present" else found
-    result = {"changed": action != "none", "action": action, "member": member or {}, "members": after,
+    result = {"changed": action != "none", "operation": action, "member": member or {}, "members": after,
               "diff": {"before": "\n".join(_view(before)) + "\n", "after": "\n".join(_view(after)) + "\n"}}
     if p["state"] == "present":
         names = {m["name"] or (p["name"] if set(m["peer_urls"]) & set(p["peer_urls"]) else m["id_hex"]):

@@ -140,8 +140,9 @@ def main():
     etcd = etcd_from_params(p, module_runner(module))
     try:
         plan = snapshot_plan(p["dest_dir"], p["path"], p["prefix"], p["keep"], p["max_age"])
-        meta, path = plan["current_metadata"], plan["current"]
-        if plan["take"] and not module.check_mode:
+        meta, path, took = plan["current_metadata"], plan["current"], plan["take"]
+        before = plan["before"]
+        if took and not module.check_mode:
             directory = os.path.dirname(plan["target"])
             if not os.path.isdir(directory):
                 os.makedirs(directory, mode=0o700)
@@ -157,10 +158,11 @@ def main():
                         os.unlink(f)
     except GroundworkError as exc:
         fail(module, exc)
-    changed = bool(plan["take"] or pruned)
-    module.exit_json(changed=changed, path=path if not module.check_mode or not plan["take"] else plan["target"],
+    if module.check_mode and took:
+        path = plan["target"]
+    module.exit_json(changed=bool(took or pruned), path=path,
                      metadata=meta or {}, pruned=pruned,
-                     diff={"before": {"snapshots": plan["before"]}, "after": {"snapshots": plan["after"]}})
+                     diff={"before": {"snapshots": before}, "after": {"snapshots": plan["after"]}})
 
 
 if __name__ == "__main__":
