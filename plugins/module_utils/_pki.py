@@ -285,7 +285,7 @@ def split_endpoint(endpoint):
     if not endpoint:
         return None, None
     if endpoint.startswith("["):
-        host, _, rest = endpoint[1:].partition("]")
+        host, dummy, rest = endpoint[1:].partition("]")
         return host, (rest[1:] if rest.startswith(":") else None)
     if endpoint.count(":") == 1:
         host, port = endpoint.split(":")
@@ -329,7 +329,7 @@ def _merge_sans(entries, what):
 
 
 def first_service_ip(service_subnet):
-    primary = str(service_subnet or "10.96.0.0/12").split(",")[0].strip()
+    primary = str(service_subnet or "10.96.0.0/12").split(",", maxsplit=1)[0].strip()
     try:
         net = ipaddress.ip_network(primary, strict=False)
     except ValueError:
@@ -778,8 +778,7 @@ def plan_cluster_pki(params, reader=None, now=None):
 
 def _keep_key(key, key_type, reasons):
     """Renewals keep a sound key (as ``kubeadm certs renew`` does); a mismatched or wrong-type key is replaced."""
-    return key_type_of(key) == key_type and not any(r.startswith("private key") or r.startswith("key type")
-                                                     for r in reasons)
+    return key_type_of(key) == key_type and not any(r.startswith(("private key", "key type")) for r in reasons)
 
 
 def _plan_sa(plan, params, reader, pki_dir, key_type):
@@ -825,15 +824,22 @@ def _yaml_scalar(value):
     return json.dumps(value)
 
 
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value):
+    return base64.b64decode(value) if value else None
+
+
 def render_kubeconfig(cluster, server, user, ca_pem, client_cert_pem, client_key_pem):
     """A kubeconfig byte for byte in kubeadm's layout (keys sorted, no preferences, base64 data)."""
-    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
     context = "%s@%s" % (user, cluster)
     lines = [
         "apiVersion: v1",
         "clusters:",
         "- cluster:",
-        "    certificate-authority-data: " + b64(ca_pem),
+        "    certificate-authority-data: " + _b64(ca_pem),
         "    server: " + _yaml_scalar(server),
         "  name: " + _yaml_scalar(cluster),
         "contexts:",
@@ -846,8 +852,8 @@ def render_kubeconfig(cluster, server, user, ca_pem, client_cert_pem, client_key
         "users:",
         "- name: " + _yaml_scalar(user),
         "  user:",
-        "    client-certificate-data: " + b64(client_cert_pem),
-        "    client-key-data: " + b64(client_key_pem),
+        "    client-certificate-data: " + _b64(client_cert_pem),
+        "    client-key-data: " + _b64(client_key_pem),
     ]
     return ("\n".join(lines) + "\n").encode("ascii")
 
@@ -864,12 +870,11 @@ def parse_kubeconfig(data):
         user = next(u for u in doc.get("users", []) if u.get("name") == ctx.get("user"))
     except (yaml.YAMLError, StopIteration, AttributeError, KeyError, TypeError):
         return None
-    dec = lambda v: base64.b64decode(v) if v else None  # noqa: E731
     u = user.get("user") or {}
     c = cluster.get("cluster") or {}
     return {"cluster": cluster.get("name"), "server": c.get("server"), "user": user.get("name"),
-            "ca": dec(c.get("certificate-authority-data")),
-            "cert": dec(u.get("client-certificate-data")), "key": dec(u.get("client-key-data")),
+            "ca": _unb64(c.get("certificate-authority-data")),
+            "cert": _unb64(u.get("client-certificate-data")), "key": _unb64(u.get("client-key-data")),
             "cert_file": u.get("client-certificate")}
 
 

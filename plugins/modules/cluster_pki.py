@@ -24,7 +24,7 @@ description:
   - Every input is validated and every target checked for writability before the first byte is written.
     Private keys are written 0600 from the first byte through a temp file and an atomic move.
 author:
-  - Groundwork maintainers
+  - Groundwork maintainers (@groundwork)
 requirements:
   - cryptography >= 40 on the target host
 extends_documentation_fragment:

@@ -137,8 +137,8 @@ def test_kubeconfig_layout_matches_kubeadm(generated, name):
         doc["users"][0]["user"]["client-key-data"] = "X"
     assert ours == theirs
     # same key order and line layout as kubeadm writes
-    strip = lambda t: [line.split(":")[0] for line in t.splitlines()]  # noqa: E731
-    assert strip(ours_text) == strip(theirs_text)
+    assert [line.split(":")[0] for line in ours_text.splitlines()] == [
+        line.split(":")[0] for line in theirs_text.splitlines()]
     ca = yaml.safe_load(ours_text)["clusters"][0]["cluster"]["certificate-authority-data"]
     assert base64.b64decode(ca) == (tmp / "pki" / "ca.crt").read_bytes()
 
@@ -201,7 +201,7 @@ def test_kubeconfig_servers_as_kubeadm(name, server):
 
 # ---------------------------------------------------------------- needs_issue
 
-def _ca(now=NOW, key_type="rsa2048", **kw):
+def _ca(now=NOW, key_type="ecdsa256", **kw):
     key = _pki.generate_key(key_type)
     return _pki.make_ca("kubernetes", key, now, **kw), key
 
@@ -211,8 +211,8 @@ def ca_pair():
     return _ca()
 
 
-def _leaf(ca_pair, name="apiserver", params=LAB, now=NOW, days=365, key=None):
-    spec = _pki.leaf_spec(name, params)
+def _leaf(ca_pair, name="apiserver", params=None, now=NOW, days=365, key=None):
+    spec = _pki.leaf_spec(name, params or LAB)
     key = key or _pki.generate_key("rsa2048")
     return spec, _pki.issue_leaf(spec, key, ca_pair[0], ca_pair[1], now, days), key
 
@@ -220,8 +220,12 @@ def _leaf(ca_pair, name="apiserver", params=LAB, now=NOW, days=365, key=None):
 def test_needs_issue_reasons(ca_pair):
     spec, cert, key = _leaf(ca_pair)
     other_ca = _ca()
-    ok = lambda **kw: _pki.needs_issue(**dict(dict(cert=cert, key=key, spec=spec, ca_cert=ca_pair[0],  # noqa: E731
-                                                   key_type="rsa2048", threshold_days=30, now=NOW), **kw))
+
+    def ok(**kw):
+        args = dict(cert=cert, key=key, spec=spec, ca_cert=ca_pair[0], key_type="rsa2048", threshold_days=30, now=NOW)
+        args.update(kw)
+        return _pki.needs_issue(**args)
+
     assert ok() == []
     assert ok(cert=None) == ["certificate missing"]
     assert ok(key=None) == ["private key missing"]
@@ -331,7 +335,7 @@ def test_readonly_dir_refused_before_any_write(tmp_path):
 # ---------------------------------------------------------------- CA handling
 
 def test_ca_is_never_replaced(tmp_path):
-    _generate(tmp_path, "rsa2048")
+    _generate(tmp_path, "ecdsa256")
     other_cert, other_key = _ca()
     params = dict(LAB, pki_dir=str(tmp_path / "pki"), profile="both",
                   ca={"cert": _pem(other_cert), "key": _keypem(other_key)})
@@ -348,8 +352,11 @@ def test_ca_key_on_disk_alone_is_refused(tmp_path):
 
 def test_second_host_gets_first_hosts_cas(tmp_path):
     first = tmp_path / "cp1"
-    _generate(first, "rsa2048")
-    read = lambda p: (first / "pki" / p).read_text()  # noqa: E731
+    _generate(first, "ecdsa256")
+
+    def read(path):
+        return (first / "pki" / path).read_text()
+
     params = dict(LAB, node_name="cp2", advertise_address="10.250.0.4", pki_dir=str(tmp_path / "cp2"), profile="both",
                   ca={"cert": read("ca.crt"), "key": read("ca.key")},
                   front_proxy_ca={"cert": read("front-proxy-ca.crt"), "key": read("front-proxy-ca.key")},
@@ -364,7 +371,7 @@ def test_second_host_gets_first_hosts_cas(tmp_path):
 
 
 def test_changed_san_reissues_only_apiserver_and_keeps_key(tmp_path):
-    params, dummy, dummy2 = _generate(tmp_path, "rsa2048")
+    params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
     before = {p: (tmp_path / "pki" / p).read_bytes() for p in ("apiserver.crt", "apiserver.key", "etcd/peer.crt")}
     params = dict(params, apiserver_cert_extra_sans=params["apiserver_cert_extra_sans"] + ["api2.example.internal"])
     plan = _pki.plan_cluster_pki(params, now=NOW)
@@ -439,7 +446,7 @@ def test_intermediate_ca_chain(tmp_path):
 
 
 def test_external_ca_reports_due_and_invents_nothing(tmp_path):
-    params, dummy, dummy2 = _generate(tmp_path, "rsa2048")
+    params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
     pki = tmp_path / "pki"
     os.unlink(str(pki / "ca.key"))
     os.unlink(str(pki / "apiserver.crt"))
@@ -474,7 +481,7 @@ def test_etcd_client_profile_never_stores_the_etcd_ca_key(tmp_path):
 
 
 def test_summaries_hold_no_key_material(tmp_path):
-    dummy, plan, kplan = _generate(tmp_path, "rsa2048")
+    dummy, plan, kplan = _generate(tmp_path, "ecdsa256")
     text = json.dumps([plan.report, plan.before, plan.after, kplan.report, kplan.before, kplan.after], default=str)
     assert "PRIVATE KEY" not in text and "BEGIN" not in text
     for content in (w[1] for w in plan.writes if w[2] == 0o600):
@@ -483,7 +490,7 @@ def test_summaries_hold_no_key_material(tmp_path):
 
 
 def test_kubelet_conf_with_rotated_cert_is_left_alone(tmp_path):
-    params, dummy, dummy2 = _generate(tmp_path, "rsa2048")
+    params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
     recorded = os.path.join(SHARED, "fixtures", "kubeadm", "cluster", "cp1", "files", "kubeconfig", "kubelet.conf")
     (tmp_path / "kubelet.conf").write_bytes(open(recorded, "rb").read())
     plan = _pki.plan_kubeconfigs(dict(params, names=["kubelet"]), now=NOW)
@@ -492,7 +499,7 @@ def test_kubelet_conf_with_rotated_cert_is_left_alone(tmp_path):
 
 
 def test_kubeconfig_server_change_rewrites_without_new_cert(tmp_path):
-    params, dummy, dummy2 = _generate(tmp_path, "rsa2048")
+    params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
     old = _pki.parse_kubeconfig((tmp_path / "admin.conf").read_bytes())
     plan = _pki.plan_kubeconfigs(dict(params, control_plane_endpoint="api.example.internal:8443"), now=NOW)
     assert [os.path.basename(w[0]) for w in plan.writes] == ["admin.conf", "super-admin.conf"]
@@ -503,7 +510,7 @@ def test_kubeconfig_server_change_rewrites_without_new_cert(tmp_path):
 
 
 def test_scan_sorted_by_expiry(tmp_path):
-    _generate(tmp_path, "rsa2048")
+    _generate(tmp_path, "ecdsa256")
     rows = _pki.scan(str(tmp_path / "pki"), str(tmp_path), now=NOW)
     assert len(rows) == 15
     assert [r["not_after"] for r in rows] == sorted(r["not_after"] for r in rows)
