@@ -251,15 +251,16 @@ def _check_hosts(groups, hostvars, rep):
     info = {}
     for h in hosts:
         hv = _hostvars_for(hostvars, h)
-        name = str(_get(hv, "groundwork_node_name", h))
-        addr = str(_get(hv, "groundwork_node_ip", _get(hv, "ansible_host", h)))
+        # what the kubeadm roles use: the inventory name is the node name, ansible_host the address
+        name = str(h)
+        addr = str(_get(hv, "ansible_host", h))
         info[h] = {"node_name": name, "address": addr}
         in_cluster = any(h in _members(groups, g) for g in ("kube_control_plane", "kube_node"))
         if in_cluster:
             if not _NODE_NAME_RE.match(name) or len(name) > 253:
                 rep.error("Host '%s' would register as Kubernetes node '%s', which is not a valid node name."
                           % (h, name),
-                          "set groundwork_node_name for '%s' to lower-case letters, digits, '-' and '.'." % h)
+                          "rename inventory host '%s' to lower-case letters, digits, '-' and '.'." % h)
             names.setdefault(name.lower(), []).append(h)
         ip = _as_ip(addr)
         key = str(ip) if ip else addr.lower()
@@ -267,11 +268,11 @@ def _check_hosts(groups, hostvars, rep):
     for name, owners in sorted(names.items()):
         if len(owners) > 1:
             rep.error("Hosts %s would all register as node '%s'." % (", ".join(owners), name),
-                      "give each host its own groundwork_node_name (or inventory name).")
+                      "give each host its own inventory name.")
     for addr, owners in sorted(addrs.items()):
         if len(owners) > 1:
             rep.error("Hosts %s share the address %s." % (", ".join(owners), addr),
-                      "give each host its own ansible_host / groundwork_node_ip; "
+                      "give each host its own ansible_host; "
                       "list a machine once and put it in several groups instead of twice.")
     return info
 

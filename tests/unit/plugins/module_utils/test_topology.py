@@ -74,14 +74,16 @@ def _dup_ip():
 
 
 def _dup_name():
-    g, hv = inv(cp=1, workers=2)
-    hv["w2"]["groundwork_node_name"] = "w1"
+    g, hv = inv(cp=1, workers=1)
+    g["kube_node"].append("W1")
+    hv["W1"] = dict(hv["w1"], ansible_host="10.1.0.9")
     return g, hv
 
 
 def _bad_name():
     g, hv = inv(cp=1)
-    hv["cp1"]["groundwork_node_name"] = "CP_1"
+    g["kube_control_plane"] = ["CP_1"]
+    hv["CP_1"] = hv.pop("cp1")
     return g, hv
 
 
@@ -117,7 +119,7 @@ INVALID = [
     ("bad endpoint mode", inv(cp=1, groundwork_api_endpoint_mode="nginx"), ["choose one of none, haproxy"]),
     ("bad endpoint port", inv(cp=1, groundwork_control_plane_endpoint="api:http"), ["is not host:port"]),
     ("duplicate ip", _dup_ip(), ["Hosts cp1, w2 share the address 10.1.0.1", "own ansible_host"]),
-    ("duplicate node name", _dup_name(), ["would all register as node 'w1'"]),
+    ("duplicate node name", _dup_name(), ["Hosts w1, W1 would all register as node 'w1'"]),
     ("invalid node name", _bad_name(), ["not a valid node name", "lower-case"]),
     ("typo group", inv(cp=1, extra_groups={"kube_control_planes": ["cp2"]}),
      ["Unknown inventory group 'kube_control_planes' (host(s) cp2", "rename group 'kube_control_planes' to "
