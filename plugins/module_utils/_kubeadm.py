@@ -296,10 +296,8 @@ def _der_read(data, pos):
 
 def spki_der(cert_der):
     """The SubjectPublicKeyInfo element (header included) of an X.509 certificate in DER."""
-    tag, hl, _ = _der_read(cert_der, 0)            # Certificate
-    pos = hl
-    tag, hl, _ = _der_read(cert_der, pos)          # tbsCertificate
-    pos += hl
+    pos = _der_read(cert_der, 0)[1]                # into Certificate
+    pos += _der_read(cert_der, pos)[1]             # into tbsCertificate
     fields = []
     while len(fields) < 7:
         tag, hl, ln = _der_read(cert_der, pos)
@@ -308,7 +306,7 @@ def spki_der(cert_der):
     if fields[0][0] != 0xA0:                        # v1 certificate: no [0] version
         fields = fields[:-1]
         fields.insert(0, (0xA0, None, 0))
-    _, start, total = fields[6]
+    start, total = fields[6][1], fields[6][2]
     return cert_der[start:start + total]
 
 
@@ -395,6 +393,7 @@ def token_id(token):
 def new_token(rand=os.urandom):
     """A bootstrap token made here (kubeadm accepts one as argument): never scraped from output."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
     def part(n):
         return "".join(alphabet[b % 36] for b in rand(n * 2) if b < 252)[:n]
     a, b = part(6), part(16)

@@ -17,7 +17,7 @@ description:
     O(manifest_dir). C(admin.conf) alone is not enough, because the PKI role writes it before kubeadm runs.
   - On an initialised node nothing runs and the module reports RV(changed=false); when the configuration given differs
     from the one the node was initialised with, RV(config_drift) is true (kubeadm init does not reconfigure a running
-    cluster: that is an upgrade).
+    cluster, that is an upgrade).
   - kubeadm's output is returned with bootstrap token secrets replaced by C(<redacted>).
 author:
   - Groundwork maintainers (@groundwork)

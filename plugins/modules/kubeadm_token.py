@@ -14,7 +14,7 @@ description:
     O(usages) and O(groups) needed for joins, and has at least O(min_ttl) left; otherwise it creates one (the token
     value is generated here and passed to C(kubeadm token create), never scraped from output).
   - Returns the token and a RV(join) dictionary (API endpoint, token, CA public key pin) ready for
-    M(groundwork.k8s.kubeadm_join). B(Set no_log on the task): the token is a credential.
+    M(groundwork.k8s.kubeadm_join). B(Set no_log on the task), the token is a credential.
   - With O(state=absent) it deletes the tokens with O(description), or the one given in O(token).
   - Tokens are listed with C(kubeadm token list -o json), which prints concatenated JSON objects.
 author:

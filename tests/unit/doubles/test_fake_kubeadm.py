@@ -38,7 +38,7 @@ def run(args, root=None):
     if root:
         env["FAKE_KUBE_ROOT"] = str(root)
     p = subprocess.run([sys.executable, KUBEADM] + args, capture_output=True, text=True, env=env,
-                       stdin=subprocess.DEVNULL, timeout=60)
+                       stdin=subprocess.DEVNULL, timeout=60, check=False)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -112,7 +112,8 @@ def write(path, text, mode=0o600):
 
 
 def kubeconfig(server, ca_pem, cert_pem, key_pem):
-    b = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    def b(s):
+        return base64.b64encode(s.encode()).decode()
     return ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n  name: k\n"
             "contexts:\n- context:\n    cluster: k\n    user: a\n  name: a@k\ncurrent-context: a@k\nkind: Config\n"
             "users:\n- name: a\n  user:\n    client-certificate-data: %s\n    client-key-data: %s\n"
