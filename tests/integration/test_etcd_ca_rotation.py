@@ -137,11 +137,11 @@ class Members:
         for name in list(self.procs):
             self.stop(name, signal.SIGKILL)
 
-    def ctl(self, creds_of, *args, endpoints=None, timeout="3s"):
+    def ctl(self, creds_of, *args, endpoints=None, timeout="3s", dial="2s"):
         pki = self.m[creds_of]["pki"]
         argv = [ETCDCTL, "--endpoints=" + ",".join(endpoints or self.endpoints),
                 "--cacert", pki + "/etcd/ca.crt", "--cert", pki + "/apiserver-etcd-client.crt",
-                "--key", pki + "/apiserver-etcd-client.key", "--dial-timeout=2s", "--command-timeout=" + timeout] + list(args)
+                "--key", pki + "/apiserver-etcd-client.key", "--dial-timeout=" + dial, "--command-timeout=" + timeout] + list(args)
         return subprocess.run(argv, capture_output=True, text=True, timeout=30,
                               env=dict(os.environ, ETCDCTL_API="3", LC_ALL="C"))
 
@@ -193,7 +193,8 @@ class Load:
             if self.stop.is_set():
                 return
             t = time.monotonic()
-            r = self.members.ctl(self.client, "endpoint", "health", "-w", "json")
+            # short timeouts: a member that is down must show as down, not be waited for
+            r = self.members.ctl(self.client, "endpoint", "health", "-w", "json", timeout="1s", dial="300ms")
             state = {}
             try:
                 for e in json.loads(r.stdout):
@@ -202,7 +203,7 @@ class Load:
                 pass
             per = {n: state.get(self.members.m[n]["client"], False) for n in names}
             self.samples.append((t, sum(per.values()), per))
-            time.sleep(0.5)
+            time.sleep(0.2)
 
     def __enter__(self):
         for t in self.threads:
