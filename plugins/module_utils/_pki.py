@@ -1046,3 +1046,34 @@ def _row(name, path, data, now, source):
     row["is_ca"] = d["basic_constraints"].startswith("CA:TRUE")
     row["chain_length"] = len(certs)
     return row
+
+
+# ---------------------------------------------------------------- cluster-wide report (controller side)
+
+REPORT_COLUMNS = (("host", 14), ("name", 26), ("days_left", 9), ("not_after", 25), ("subject", 44), ("issuer", 20))
+
+
+def report_rows(per_host):
+    """Merge ``{host: [pki_info rows]}`` into one list sorted by expiry (unreadable/missing first), then host, name."""
+    rows = []
+    for host, host_rows in per_host.items():
+        for row in host_rows or []:
+            rows.append(dict(row, host=host))
+    rows.sort(key=lambda r: ("error" not in r, r.get("not_after") or "", r["host"], r["name"]))
+    return rows
+
+
+def report_table(rows):
+    """The report as a fixed-width text table, one certificate per line."""
+    def cell(row, key, width):
+        value = row.get(key)
+        if key == "days_left" and "error" in row:
+            value = row["error"]
+        text = "" if value is None else str(value)
+        return text if len(text) <= width else text[:width - 1] + "~"
+    header = "  ".join(name.upper().ljust(width) for name, width in REPORT_COLUMNS).rstrip()
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append("  ".join(cell(row, name, width).ljust(width) for name, width in REPORT_COLUMNS).rstrip())
+    lines.append("%d certificate(s) on %d host(s); soonest expiry first" % (len(rows), len(set(r["host"] for r in rows))))
+    return "\n".join(lines) + "\n"
