@@ -648,3 +648,115 @@ class CaRotation:
                       backup_dir=node.backup_dir if (self.changed_files and not self.check_mode) else None,
                       present=present, diff=self.diff)
         return result
+
+
+# --------------------------------------------------------------------------- leaf renewal on one node
+def _signers(node):
+    """name -> (current CA cert, key or None, all certs in the bundle) for the CAs on this node."""
+    out = {}
+    for name, (crt, key) in R.CA_FILES.items():
+        data = read_bytes(node.path(crt))
+        if data is None:
+            continue
+        certs = load_certs(data)
+        if not certs:
+            continue
+        kdata = read_bytes(node.path(key))
+        out[name] = (certs[0], load_key(kdata) if kdata else None, certs)
+    return out
+
+
+def _kubeconfig_cert(path):
+    text = read_bytes(path).decode("utf-8")
+    fields = kubeconfig_fields(text)
+    if "client-certificate-data" in fields:
+        return text, fields, load_certs(unb64(fields["client-certificate-data"]))
+    return text, fields, []
+
+
+def inventory(node):
+    """Rows (path, kind, cert) of the leaves and kubeconfig client certs this node can renew."""
+    rows = []
+    for path, key in node.leaves():
+        certs = load_certs(read_bytes(path))
+        if certs:
+            rows.append({"path": path, "kind": "leaf", "key": key, "cert": certs[0]})
+    for path in node.kubeconfigs():
+        _, fields, certs = _kubeconfig_cert(path)
+        if certs:
+            rows.append({"path": path, "kind": "kubeconfig", "cert": certs[0]})
+        elif fields.get("client-certificate") and os.path.isfile(fields["client-certificate"]):
+            real = os.path.realpath(fields["client-certificate"])
+            certs = load_certs(read_bytes(real))
+            if certs:
+                rows.append({"path": real, "kind": "pem", "cert": certs[0]})
+    return rows
+
+
+def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, check_mode=False, now=None,
+                 include_kubelet=False):
+    """Renew every leaf / kubeconfig client cert due on this node, cloning its profile, signed by the current CA.
+
+    The current CA is the first certificate of ``ca.crt`` (etc.) with the key beside it. A leaf whose CA
+    key is absent (external CA) is reported in ``due_external``. Returns a result dict.
+    """
+    now = R.parse_time(now) if now else R.utcnow()
+    signers = _signers(node)
+    rows = inventory(node)
+    plan = R.plan_renewal([{"path": r["path"], "not_after": not_after(r["cert"]), "kind": r["kind"],
+                            "subject": r["cert"].subject.rfc4514_string()} for r in rows],
+                          threshold_days, renew_all, now, include_kubelet=include_kubelet)
+    by_path = {r["path"]: r for r in rows}
+    renewed, external, before, after, written = [], [], {}, {}, []
+    node.backup_dir = new_backup_dir(node.backup_root, "renew", now)
+    for due in plan["renew"]:
+        row = by_path[due["path"]]
+        cert = row["cert"]
+        signer = None
+        for name, (ca, key, bundle) in signers.items():
+            if any(signed_by(cert, c) for c in bundle):
+                signer = (name, ca, key)
+                break
+        if signer is None or signer[2] is None:
+            external.append(dict(due, reason=due["reason"] + ("; CA key not on this node" if signer else
+                                                               "; issuer not found on this node")))
+            continue
+        new, key = reissue(cert, signer[1], signer[2], validity_days, now)
+        path = row["path"]
+        before[path], after[path] = summary(cert), summary(new)
+        if row["kind"] == "leaf":
+            writes = [(row["key"], key_pem(key, read_bytes(row["key"])), 0o600), (path, cert_pem(new), None)]
+        elif row["kind"] == "kubeconfig":
+            text, fields, _ = _kubeconfig_cert(path)
+            old_key = unb64(fields["client-key-data"]).encode() if "client-key-data" in fields else None
+            writes = [(path, kubeconfig_set(text, {"client-certificate-data": b64(cert_pem(new)),
+                                                   "client-key-data": b64(key_pem(key, old_key))}), None)]
+        else:
+            writes = [(path, cert_pem(new) + key_pem(key, read_bytes(path)), 0o600)]
+        for wpath, content, mode in writes:
+            written.append(wpath)
+            if not check_mode:
+                node.write(wpath, content, mode)
+        renewed.append(dict(due, ca=signer[0]))
+    changed = bool(renewed)
+    return {"changed": changed, "renewed": renewed, "due_external": external, "written": written,
+            "kept": plan["keep"], "skipped": plan["skip"],
+            "restart": R.restarts_for([r["path"] for r in renewed]),
+            "backup_dir": node.backup_dir if (changed and not check_mode) else None,
+            "diff": {"before": before, "after": after}}
+
+
+def restore_backup(backup_dir, check_mode=False, atomic_move=None):
+    """Put every file of a backup dir back where it came from; returns the paths restored (changed ones)."""
+    if not os.path.isdir(backup_dir):
+        raise GroundworkError("backup dir %s does not exist" % backup_dir)
+    restored = []
+    for path in backup_manifest(backup_dir):
+        data = read_bytes(os.path.join(backup_dir, path.lstrip("/")))
+        if read_bytes(path) == data:
+            continue
+        restored.append(path)
+        if not check_mode:
+            mode = (os.stat(path).st_mode & 0o777) if os.path.exists(path) else 0o600
+            write_atomic(path, data, mode, atomic_move)
+    return restored

@@ -258,3 +258,43 @@ def test_kubeconfig_set_keeps_other_lines():
     assert out.replace("ZZZ", "AAA") == text
     with pytest.raises(GroundworkError):
         H.kubeconfig_set("apiVersion: v1\n", {"client-key-data": "x"})
+
+
+def test_renew_leaves_threshold_backup_and_second_run(node):
+    # leaves of the fixture expire 2027-01-01 (365 d after 2026-01-01); NOW is 2026-11-21: 41 days left
+    snapshot = {p: H.read_bytes(p) for p, _ in node.leaves()}
+    assert not H.renew_leaves(node, threshold_days=30, now=NOW)["changed"]
+    check = H.renew_leaves(node, threshold_days=60, check_mode=True, now=NOW)
+    assert check["changed"] and check["backup_dir"] is None
+    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    r = H.renew_leaves(node, threshold_days=60, now=NOW)
+    renewed = sorted(x["path"].rsplit("/", 1)[1] for x in r["renewed"])
+    assert renewed == sorted(["admin.conf", "apiserver-etcd-client.crt", "apiserver-kubelet-client.crt", "apiserver.crt",
+                              "front-proxy-client.crt", "healthcheck-client.crt", "peer.crt", "scheduler.conf",
+                              "server.crt"])
+    assert r["restart"] == ["etcd", "kube-apiserver", "kube-scheduler"]
+    cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _) in R.CA_FILES.items()}
+    for path, key in node.leaves():
+        cert = H.load_certs(H.read_bytes(path))[0]
+        assert (H.not_after(cert) - NOW).days == 365
+        assert any(H.signed_by(cert, c) for c in cas.values())
+        old = H.load_certs(snapshot[path])[0]
+        assert cert.subject == old.subject and cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage) == \
+            old.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    backed = H.backup_manifest(r["backup_dir"])
+    assert node.path("apiserver.crt") in backed and node.path("apiserver.key") in backed
+    assert oct(stat.S_IMODE(os.stat(r["backup_dir"]).st_mode)) == "0o700"
+    assert not H.renew_leaves(node, threshold_days=60, now=NOW)["changed"]           # second run
+    # and the backup puts the originals back
+    restored = H.restore_backup(r["backup_dir"])
+    assert node.path("apiserver.crt") in restored
+    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    assert H.restore_backup(r["backup_dir"]) == []
+
+
+def test_renew_leaves_reports_external_ca(node):
+    os.unlink(node.path("front-proxy-ca.key"))
+    r = H.renew_leaves(node, threshold_days=60, now=NOW)
+    assert [x["path"].rsplit("/", 1)[1] for x in r["due_external"]] == ["front-proxy-client.crt"]
+    assert "CA key not on this node" in r["due_external"][0]["reason"]
+    assert node.path("front-proxy-client.crt") not in r["written"]
