@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Test helper (not the site mirror): a flat APT repository with the Debian packages the host
+# roles install, for lab hosts that have no upstream sources.
+#   lab-apt-repo.sh build          -> downloads the packages (and what the lab rootfs lacks of
+#                                     their dependencies) into $REPO, writes Packages.gz
+#   lab-apt-repo.sh serve LAB IP   -> serves $REPO over HTTP on IP:8080 inside the lab's
+#                                     controller namespace; prints the server's pid
+# The repository is `deb [trusted=yes] http://IP:8080 ./`, what groundwork_apt_repo_url expects.
+set -euo pipefail
+CACHE=${GW_LAB_CACHE:-/var/cache/groundwork-lab}
+REPO=${GW_APT_REPO_DIR:-$CACHE/apt-hostroles}
+PACKAGES=(containerd runc containernetworking-plugins haproxy keepalived conntrack socat ethtool ebtables
+          iptables ipset ca-certificates busybox-static)
+
+build() {
+  local rootfs stamp want
+  rootfs=$(ls -d "$CACHE"/rootfs-bookworm-* 2>/dev/null | head -1)
+  [ -n "$rootfs" ] || { echo "no lab rootfs in $CACHE (tests/lab/lab build-rootfs)" >&2; exit 1; }
+  want="${PACKAGES[*]}|$(basename "$rootfs")"
+  stamp=$REPO/.built-for
+  if [ -s "$REPO/Packages.gz" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "apt repo: $REPO (cached, $(ls "$REPO"/*.deb | wc -l) packages)"; return 0
+  fi
+  mkdir -p "$REPO/partial"
+  # resolve against the lab rootfs' dpkg status: download what a fresh lab host would need
+  if ! apt-get install -qq -y --download-only --no-install-recommends \
+      -o Debug::NoLocking=1 -o Dir::State::status="$rootfs/var/lib/dpkg/status" \
+      -o Dir::Cache::archives="$REPO" "${PACKAGES[@]}" >/dev/null; then
+    apt-get update -qq -o Debug::NoLocking=1
+    apt-get install -qq -y --download-only --no-install-recommends \
+      -o Debug::NoLocking=1 -o Dir::State::status="$rootfs/var/lib/dpkg/status" \
+      -o Dir::Cache::archives="$REPO" "${PACKAGES[@]}" >/dev/null
+  fi
+  (cd "$REPO" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null | gzip -9n > Packages.gz.tmp && mv Packages.gz.tmp Packages.gz)
+  echo "$want" > "$stamp"
+  echo "apt repo: $REPO ($(ls "$REPO"/*.deb | wc -l) packages)"
+}
+
+serve() {
+  local lab=${1:?lab name} ip=${2:?address} log
+  log=$REPO/../apt-hostroles-$lab.log
+  ip netns exec "$lab-ctl" setsid python3 -m http.server --bind "$ip" --directory "$REPO" 8080 \
+    > "$log" 2>&1 < /dev/null &
+  echo $!
+}
+
+case "${1:-}" in
+  build) build ;;
+  serve) shift; serve "$@" ;;
+  *) echo "usage: $0 build | serve LAB IP" >&2; exit 2 ;;
+esac
