@@ -526,3 +526,51 @@ def walk_bundle(bundle_dir, exclude=(SUMS_FILE, SUMS_FILE + ".sig")):
                 continue
             found.append(rel)
     return sorted(found)
+
+
+# --------------------------------------------------------------------------- signature
+def verify_signature(pub_pem, data, sig_b64, run=None):
+    """True when ``sig_b64`` (base64) is an ed25519 signature of ``data`` by ``pub_pem``.
+
+    Uses python cryptography when importable; else ``openssl pkeyutl -verify -rawin`` through
+    ``run(argv)`` -> rc (hosts without python3-cryptography, such as a fresh mirror host).
+    """
+    import base64
+    import binascii
+
+    if isinstance(pub_pem, str):
+        pub_pem = pub_pem.encode()
+    try:
+        sig = base64.b64decode(sig_b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        if run is None:
+            raise GroundworkError("cannot verify the bundle signature: neither python cryptography nor a runner for openssl")
+        return _openssl_verify(pub_pem, data, sig, run)
+    try:
+        pub = serialization.load_pem_public_key(pub_pem)
+    except ValueError as exc:
+        raise GroundworkError("signing public key is not a PEM public key: %s" % exc)
+    try:
+        pub.verify(sig, data)
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+
+
+def _openssl_verify(pub_pem, data, sig, run):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, content in (("pub.pem", pub_pem), ("data", data), ("sig", sig)):
+            paths[name] = os.path.join(tmp, name)
+            with open(paths[name], "wb") as f:
+                f.write(content)
+        rc = run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", paths["pub.pem"], "-rawin",
+                  "-in", paths["data"], "-sigfile", paths["sig"]])
+    return rc == 0

@@ -61,6 +61,11 @@ options:
     description: With O(bundle_dir), also check every line of the bundle's C(MANIFEST.sha256).
     type: bool
     default: false
+  signing_pubkey:
+    description:
+      - With O(check_sums), the ed25519 public key (PEM text) the bundle must be signed with; C(MANIFEST.sha256.sig)
+        is then required and checked (python cryptography, or C(openssl pkeyutl) when it is missing).
+    type: str
   ca_path:
     description: CA certificate that signed the registry's and mirror's TLS certificates.
     type: path
@@ -128,6 +133,10 @@ results:
   returned: always
   type: list
   elements: dict
+signature:
+  description: C(ed25519 verified) when O(signing_pubkey) was given and the signature verified.
+  returned: when signing_pubkey and check_sums
+  type: str
 sums:
   description: With O(check_sums), counts and paths from C(MANIFEST.sha256) (C(ok), C(missing), C(mismatched)).
   returned: when check_sums
@@ -174,6 +183,7 @@ def main():
             registry_url=dict(type="str"),
             bundle_dir=dict(type="path"),
             check_sums=dict(type="bool", default=False),
+            signing_pubkey=dict(type="str"),
             ca_path=dict(type="path"),
             validate_certs=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
@@ -204,8 +214,20 @@ def main():
                 sums_path = os.path.join(where, A.SUMS_FILE)
                 if not os.path.isfile(sums_path):
                     raise GroundworkError("%s is missing: not a Groundwork bundle, or an incomplete one" % sums_path)
-                with open(sums_path) as f:
-                    result["sums"] = A.verify_sums(where, A.parse_sums(f.read()))
+                with open(sums_path, "rb") as f:
+                    sums_bytes = f.read()
+                if p["signing_pubkey"]:
+                    sig_path = sums_path + ".sig"
+                    if not os.path.isfile(sig_path):
+                        raise GroundworkError("%s is missing: the bundle is not signed" % sig_path)
+                    with open(sig_path) as f:
+                        sig = f.read()
+                    if not A.verify_signature(p["signing_pubkey"], sums_bytes, sig,
+                                              run=lambda argv: module.run_command(argv)[0]):
+                        raise GroundworkError("%s does not verify with the pinned signing key: the bundle was "
+                                              "changed or signed by another key" % sig_path)
+                    result["signature"] = "ed25519 verified"
+                result["sums"] = A.verify_sums(where, A.parse_sums(sums_bytes.decode()))
         else:
             where = p["mirror_url"]
             get = _http(module, "GET")
