@@ -375,6 +375,7 @@ class CaRotation:
         self.changed_files = []
         self.diff = {"before": {}, "after": {}}
         self._memory = {}
+        self.target = None
 
     # ---- material
     def present(self):
@@ -414,8 +415,8 @@ class CaRotation:
                                       % (name, self.node.state_dir, self.rotation_id))
             cert = g_cert
             key = key or g_key
-        if cert is None and self.generate:
-            cert, key = self._generate(name)
+        if cert is None and self.generate and self.target == "trusted":
+            cert, key = self._generate(name)  # only phase 1 may create: later phases must reuse it
         if cert is None:
             raise GroundworkError("no new %s staged on this node (%s) and none given: run phase trusted on the "
                                   "first node with generate=true, then pass new_material" % (name, self.node.state_dir))
@@ -598,6 +599,7 @@ class CaRotation:
         doc = node.read_state()
         action, doc = R.transition(doc, target, self.rotation_id, self.cas, self.now)
         target = R.normalise_phase(target)
+        self.target = target
         result = {"rotation_id": self.rotation_id, "phase_before": doc["phase"], "action": action}
         present = self.present()
         if action == "noop":
