@@ -293,12 +293,46 @@ def dangerous_playbooks(data):
 
 
 def options_for(walk, specs):
-    """{variable: [(role, entry, option spec)]} for the entry points a playbook runs."""
+    """{variable: [(role, entry, option spec)]} for the entry points a playbook runs.
+
+    An entry point run with tasks_from but without its own spec falls back to the role's main
+    spec (same defaults); ansible does not validate it at run time (see unspecified_entries)."""
     out = {}
     for role, entry in sorted(walk.entries):
-        for name, option in (specs.get(role, {}).get(entry) or {}).items():
+        role_specs = specs.get(role, {})
+        options = role_specs.get(entry)
+        if options is None:
+            options = role_specs.get("main") or {}
+        for name, option in options.items():
             out.setdefault(name, []).append((role, entry, option))
     return out
+
+
+def walk_mentions(walk, variable):
+    """Is ``variable`` used in any file the playbook walk went through?"""
+    pattern = re.compile(r"\b%s\b" % re.escape(variable))
+    for path in getattr(walk, "_seen_files", ()):
+        if os.path.exists(path) and pattern.search(open(path, encoding="utf-8").read()):
+            return True
+    return False
+
+
+def unspecified_entries(walk, specs):
+    """role:entry points the playbook runs that have no argument spec of their own."""
+    return sorted("%s:%s" % (role, entry) for role, entry in walk.entries
+                  if role in specs and entry not in specs[role])
+
+
+def fed_by(root, options, variable):
+    """Options whose role default is derived from ``variable`` (e.g. a contract groundwork_* variable)."""
+    found = []
+    pattern = re.compile(r"\b%s\b" % re.escape(variable))
+    for name, places in options.items():
+        for role, _entry, _option in places:
+            default = role_defaults(root, role).get(name)
+            if isinstance(default, str) and pattern.search(default):
+                found.append("%s:%s" % (role, name))
+    return sorted(set(found))
 
 
 def confirm_option(key):
@@ -382,8 +416,13 @@ def build_survey(key, template, walk, specs):
     for question in template.get("survey") or []:
         variable = question["variable"]
         fallback = None
+        playbook_vars = template.get("playbook_vars") or {}
         if variable == CONFIRM_VAR:
             option = confirm_option(key)
+        elif variable in playbook_vars and variable not in options:
+            option = playbook_vars[variable]
+            if not walk_mentions(walk, variable):
+                problems.append("%s: playbook variable %s is not used by %s" % (key, variable, template["playbook"]))
         elif variable not in options:
             problems.append("%s: survey variable %s is not an option of any role %s runs (%s)" % (
                 key, variable, template["playbook"],
@@ -482,9 +521,9 @@ def check_coverage(key, template, walk, specs):
                     "nor listed under from_inventory/from_credentials"
                     % (key, variable, role, entry, template["playbook"]))
     for variable in sorted(declared):
-        if variable not in options:
+        if variable not in options and not fed_by(getattr(walk, "root", None), options, variable):
             problems.append("%s: %s is listed as coming from the inventory/credentials but no role "
-                            "%s runs has that option" % (key, variable, template["playbook"]))
+                            "%s runs has that option or derives a default from it" % (key, variable, template["playbook"]))
     return problems
 
 
@@ -513,6 +552,8 @@ class Report:
         self.problems = []
         self.pending = []         # templates whose playbook has not landed yet
         self.no_specs = []        # roles without meta/argument_specs.yml
+        self.unspecified = []     # role:entry points run with tasks_from that have no spec of their own
+        self.playbook_vars = []   # survey variables a playbook reads that no role spec declares
         self.prompts = []         # pause / vars_prompt anywhere
         self.surveys = {}         # key -> survey_spec built from the specs
 
@@ -528,6 +569,8 @@ def validate(root=ROOT, write=False):
         rel = os.path.relpath(path, root)
         walk = walk_playbook(root, path)
         report.prompts.extend(walk.prompts)
+        if os.path.basename(rel).startswith("_"):
+            continue  # a part imported by other playbooks, not run on its own
         if rel not in by_playbook and rel not in data.get("not_templates", []):
             report.problems.append("%s has no job template in awx/job_templates.yml" % rel)
     for key, template in sorted(templates.items()):
@@ -539,6 +582,10 @@ def validate(root=ROOT, write=False):
         for role, _entry in sorted(walk.entries):
             if role not in specs and role not in report.no_specs and os.path.isdir(os.path.join(root, "roles", role)):
                 report.no_specs.append(role)
+        for entry in unspecified_entries(walk, specs):
+            if entry not in report.unspecified:
+                report.unspecified.append(entry)
+        report.playbook_vars.extend("%s:%s" % (key, v) for v in sorted(template.get("playbook_vars") or {}))
         survey, problems = build_survey(key, template, walk, specs)
         report.surveys[key] = survey
         report.problems.extend(problems)
@@ -578,6 +625,12 @@ def main(argv=None):
         print("pending (playbook not in the repository yet): %s" % ", ".join(report.pending))
     if report.no_specs:
         print("roles without meta/argument_specs.yml: %s" % ", ".join(sorted(report.no_specs)))
+    if report.unspecified:
+        print("entry points without their own argument spec (not validated at run time): %s"
+              % ", ".join(sorted(report.unspecified)))
+    if report.playbook_vars:
+        print("survey variables read by playbooks, specified in awx/job_templates.yml (no role spec): %s"
+              % ", ".join(report.playbook_vars))
     for problem in report.problems:
         print("PROBLEM: %s" % problem)
     return 1 if report.problems else 0
