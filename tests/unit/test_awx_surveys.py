@@ -334,3 +334,10 @@ def test_generated_json_is_plain_awx_format():
 def test_job_templates_yaml_loads_with_safe_loader():
     with open(os.path.join(ROOT, "awx", "job_templates.yml"), encoding="utf-8") as f:
         assert isinstance(yaml.safe_load(f)["job_templates"], dict)
+
+
+def test_guide_lists_every_template():
+    guide = open(os.path.join(ROOT, "docs", "awx.md"), encoding="utf-8").read()
+    for key, template in TEMPLATES:
+        assert template["name"] in guide, "docs/awx.md does not mention %s" % template["name"]
+        assert "`%s`" % template["playbook"] in guide, key
