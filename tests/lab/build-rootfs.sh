@@ -34,7 +34,8 @@ rm -rf "$tmp"/etc/apt/sources.list.d/* "$tmp"/var/lib/apt/lists/* "$tmp"/var/cac
 mkdir -p "$tmp/etc/systemd/system.conf.d"
 printf '[Manager]\nDefaultTimeoutStopSec=10s\n' > "$tmp/etc/systemd/system.conf.d/10-groundwork-lab.conf"
 # Root logs in with the lab key only.
-mkdir -p -m 0700 "$tmp/root/.ssh"
+mkdir -p "$tmp/root/.ssh"
+chmod 0700 "$tmp/root/.ssh"
 mkdir -p "$tmp/etc/ssh/sshd_config.d"
 printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n' \
   > "$tmp/etc/ssh/sshd_config.d/10-groundwork-lab.conf"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build a tiny OCI image archive (oci-layout tar) from a static busybox binary.
 
 usage: mkimage.py BUSYBOX OUT.tar IMAGE_NAME

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Exit 0 only if this host has no route out of the lab.
 
 Connects to 192.0.2.1 (TEST-NET-1, RFC 5737: never a real host) and to a TEST-NET-3 address;

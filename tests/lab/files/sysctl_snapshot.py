@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the machine's global sysctls, one "key = value" a line, sorted.
 
 Leaves out net.* (per network namespace: the lab may change those in its own namespaces) and

@@ -12,7 +12,7 @@ LAB=$ROOT/tests/lab/lab
 NAME=${GW_LAB_NAME:-smoke}
 HOSTS=${GW_LAB_HOSTS:-}
 UP_BUDGET=60 DOWN_BUDGET=15
-cd "$ROOT"
+cd "$ROOT" || exit 1
 [ -x "$ROOT/.venv/bin/ansible-playbook" ] && export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.collections}
 export ANSIBLE_CALLBACKS_ENABLED=${ANSIBLE_CALLBACKS_ENABLED:-ansible.posix.profile_tasks}
