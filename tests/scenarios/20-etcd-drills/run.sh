@@ -70,6 +70,34 @@ print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()
   done
 }
 
+# The PKI modules need python3-cryptography >= 42 on the hosts; Debian 12 ships 38 and the lab has
+# no mirror in this scenario: wheels from PyPI (cached), unpacked on the hosts before the playbooks.
+WHEELS=${GW_LAB_CACHE:-/var/cache/groundwork-lab}/wheels-etcd
+get_wheels() {
+  ls "$WHEELS"/cryptography-*.whl >/dev/null 2>&1 && return 0
+  mkdir -p "$WHEELS"
+  pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 -d "$WHEELS" \
+    "cryptography>=42,<44" >/dev/null
+}
+prepare_hosts() {
+  cat > "$WORK/prepare.yml" <<EOF
+- name: Lab - Python libraries for the PKI modules
+  hosts: etcd
+  gather_facts: false
+  tasks:
+    - name: Copy the wheels
+      ansible.builtin.copy:
+        src: $WHEELS/
+        dest: /root/wheels/
+        mode: "0644"
+    - name: Unpack the wheels
+      ansible.builtin.shell: for w in /root/wheels/*.whl; do python3 -m zipfile -e "\$w" /usr/local/lib/python3.11/dist-packages/; done
+      args:
+        creates: /usr/local/lib/python3.11/dist-packages/cryptography
+EOF
+  play "$WORK/prepare.yml"
+}
+
 run_version() {
   local v=$1 t bindir tarball sha
   log "===== etcd $v ====="
@@ -104,6 +132,7 @@ etcd_backup_remote_keep: 2
 etcd_backup_remote_reserve_bytes: 1048576
 EOF
 
+  prepare_hosts || { fail "$v: preparing the hosts"; echo "$OUT" | tail -20; return; }
   # ---- install, then re-run: changed=0
   t=$SECONDS
   if ! play playbooks/etcd.yml; then fail "$v: etcd.yml"; echo "$OUT" | tail -40; return; fi
@@ -197,6 +226,7 @@ EOF
   "$LAB" down --name "$NAME" >/dev/null 2>&1
 }
 
+get_wheels || { log "cannot download the cryptography wheels"; exit 1; }
 for v in $VERSIONS; do run_version "$v"; done
 
 log "timings:"; printf '    %s\n' "${timings[@]}" "total $((SECONDS - T0))s"
