@@ -24,6 +24,7 @@ WORK=$(mktemp -d /tmp/gw-awx.XXXXXX)
 cd "$ROOT" || exit 1
 
 log() { printf '[60-awx-runner] %s\n' "$*"; }
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   if [ -n "${GW_AWX_KEEP_LAB:-}" ]; then log "lab $NAME kept (tests/lab/lab down --name $NAME)"; else lab_down; fi
   rm -rf "$WORK"
@@ -31,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 T0=$SECONDS
 
-build_apt_repo && build_wheels && stage_doubles || { log "FAIL: preparing the site files"; exit 1; }
+if ! { build_apt_repo && build_wheels && stage_doubles; }; then log "FAIL: preparing the site files"; exit 1; fi
 lab_up cp1,bk1 || { log "FAIL: lab up"; exit 1; }
 write_groups cp1 "" none
 write_vars
