@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Air-gapped install with zero egress (issue 6):
+#  1. make the lab's local artifacts dir (Debian binaries in upstream layouts, kubeadm doubles, busybox image)
+#  2. build the bundle from it on this machine (twice: the second run copies nothing)
+#  3. lab up; egress counters in every lab namespace (controller + hosts)
+#  4. serve the bundle from the lab's mirror host (nginx, registry with a site CA, apt repo) from the
+#     bundle alone, run from the controller namespace (no route out of the lab)
+#  5. preflight: every artifact on the mirror; install containerd + runc + CNI + etcd + kubeadm/kubelet/kubectl
+#     on w1 from the mirror, configure containerd's registry mirror, pull the image through it; twice
+#  6. a tampered file (one byte) and a missing image each stop preflight with their names
+#  7. counters: no packet to a destination outside the lab
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_FORCE_COLOR=0
+NAME=${GW_AIRGAP_LAB:-airgap}
+LAB="$ROOT/tests/lab/lab"
+WORK=${GW_AIRGAP_WORK:-/var/tmp/groundwork-airgap}
+ART="$ROOT/tests/lab/artifacts"
+PY=$ROOT/.venv/bin/python
+mkdir -p "$WORK"
+T0=$SECONDS
+say() { printf '\n[40-airgap %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
+fail() { printf '[40-airgap] FAIL: %s\n' "$*" >&2; exit 1; }
+recap() { # log -> "changed failed" of the PLAY RECAP lines, summed
+  awk '/ : ok=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "changed") c += kv[2]; if (kv[1] == "failed") f += kv[2] } }
+       END { print c + 0, f + 0 }' "$1"
+}
+
+say "1. local artifacts dir"
+python3 tests/airgap/make_lab_artifacts.py "$ART" >/dev/null
+BUILD_VARS=(-e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml"
+  -e "mirror_build_dir=$WORK/bundle" -e "mirror_build_state_dir=$WORK/bundle.state"
+  -e "mirror_build_tarball=$WORK/groundwork-bundle.tar" -e "mirror_build_signing_key=$WORK/bundle-signing.key"
+  -e "ansible_python_interpreter=$PY")
+
+say "2. build the bundle (connected machine; OS packages through apt)"
+t=$SECONDS
+ansible-playbook -i localhost, playbooks/mirror.yml --tags build "${BUILD_VARS[@]}" > "$WORK/build1.log" 2>&1 \
+  || { tail -40 "$WORK/build1.log"; fail "build"; }
+B1=$((SECONDS - t)); t=$SECONDS
+ansible-playbook -i localhost, playbooks/mirror.yml --tags build "${BUILD_VARS[@]}" > "$WORK/build2.log" 2>&1 \
+  || { tail -40 "$WORK/build2.log"; fail "build (second run)"; }
+B2=$((SECONDS - t))
+read -r c2 _ < <(recap "$WORK/build2.log")
+grep -q 'copied 0,' "$WORK/build2.log" || fail "second build copied something: $(grep -o 'copied [0-9]*[^"]*' "$WORK/build2.log")"
+[ "$c2" = 0 ] || fail "second build reported changed=$c2"
+echo "build: first ${B1}s, second ${B2}s (changed=0, copied 0); $(grep -o 'copied [0-9]*, already present [0-9]*, [0-9]* packages' "$WORK/build2.log")"
+echo "bundle: $(du -sh "$WORK/groundwork-bundle.tar" | cut -f1), sha256 $(cut -c1-16 "$WORK/groundwork-bundle.tar.sha256")…, signed ed25519"
+
+say "3. lab up"
+trap '"$LAB" down --name "$NAME" >/dev/null 2>&1 || true' EXIT
+"$LAB" up --name "$NAME" --hosts w1,mirror > "$WORK/lab-up.log" 2>&1 || { tail -20 "$WORK/lab-up.log"; fail "lab up"; }
+INV=$("$LAB" inventory --name "$NAME")
+SUBNET=$(awk '/groundwork_lab_subnet:/ { print $2 }' "$INV")
+NS=("$NAME-ctl" "$NAME-w1" "$NAME-mirror")
+# Egress counters: a default route to an unused lab address makes any attempt to reach the
+# outside produce a packet (otherwise the kernel refuses before a packet exists); OUTPUT counts
+# and drops every packet not for the lab or loopback. The bridge has no uplink either way.
+SINK=${SUBNET%.0/24}.254
+for ns in "${NS[@]}"; do
+  ip netns exec "$ns" ip route replace default via "$SINK" dev "$(ip netns exec "$ns" ip -o link show | awk -F': ' '$2 !~ /^lo/ { sub(/@.*/, "", $2); print $2; exit }')"
+  ip netns exec "$ns" iptables -N GW_EGRESS 2>/dev/null || ip netns exec "$ns" iptables -F GW_EGRESS
+  ip netns exec "$ns" iptables -A GW_EGRESS -j LOG --log-prefix "gw-egress $ns: "
+  ip netns exec "$ns" iptables -A GW_EGRESS -j DROP
+  ip netns exec "$ns" iptables -I OUTPUT 1 ! -o lo ! -d "$SUBNET" -j GW_EGRESS
+done
+egress() { # total packets to non-lab destinations over all namespaces
+  local ns n total=0
+  for ns in "${NS[@]}"; do
+    n=$(ip netns exec "$ns" iptables -L OUTPUT -v -n -x | awk '$3 == "GW_EGRESS" { print $1 }')
+    printf '  %-16s %s packets to non-lab destinations\n' "$ns" "${n:-?}" >&2
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+# The counter works: a probe from the controller namespace is counted (then reset).
+ip netns exec "$NAME-ctl" python3 -c 'import socket; s=socket.socket(); s.settimeout(1)
+try: s.connect(("192.0.2.1", 443))
+except OSError: pass' || true
+probe=$(ip netns exec "$NAME-ctl" iptables -L OUTPUT -v -n -x | awk '$3 == "GW_EGRESS" { print $1 }')
+[ "${probe:-0}" -ge 1 ] || fail "egress counter did not count a probe to 192.0.2.1 (counter broken)"
+for ns in "${NS[@]}"; do ip netns exec "$ns" iptables -Z OUTPUT; done
+echo "egress counter proven: probe to 192.0.2.1 counted $probe packet(s); counters reset"
+
+# Scenario groups and variables on top of the lab inventory.
+cat > "$WORK/site.yml" <<YML
+all:
+  children:
+    mirror: {hosts: {mirror: {}}}
+    kube_node: {hosts: {w1: {}}}
+  vars:
+    groundwork_kubernetes_version: v1.35.0
+    groundwork_artifact_manifest: $ART/manifest.yml
+    groundwork_mirror_url: http://mirror:8080
+    groundwork_registry_mirror: mirror:5000
+    groundwork_apt_repo_url: http://mirror:8080/apt
+    mirror_serve_bundle_tarball: $WORK/groundwork-bundle.tar
+    mirror_serve_signing_pubkey: $WORK/bundle-signing.key.pub
+YML
+ctl() { "$LAB" ctl --name "$NAME" -- env PATH="$PATH" ANSIBLE_COLLECTIONS_PATH="$ANSIBLE_COLLECTIONS_PATH" \
+  ANSIBLE_CONFIG="$ANSIBLE_CONFIG" ANSIBLE_FORCE_COLOR=0 "$@"; }
+
+say "4. serve the bundle from the mirror host (controller in the lab namespace)"
+t=$SECONDS
+ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" playbooks/mirror.yml --tags serve > "$WORK/serve1.log" 2>&1 \
+  || { tail -40 "$WORK/serve1.log"; fail "serve"; }
+S1=$((SECONDS - t)); t=$SECONDS
+ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" playbooks/mirror.yml --tags serve > "$WORK/serve2.log" 2>&1 \
+  || { tail -40 "$WORK/serve2.log"; fail "serve (second run)"; }
+S2=$((SECONDS - t))
+read -r c _ < <(recap "$WORK/serve2.log")
+[ "$c" = 0 ] || fail "second serve reported changed=$c"
+echo "serve: first ${S1}s, second ${S2}s (changed=0)"
+
+say "5. preflight + install on w1 from the mirror alone"
+t=$SECONDS
+ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" tests/scenarios/40-airgap/install.yml > "$WORK/install1.log" 2>&1 \
+  || { tail -40 "$WORK/install1.log"; fail "install"; }
+I1=$((SECONDS - t)); t=$SECONDS
+ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" tests/scenarios/40-airgap/install.yml > "$WORK/install2.log" 2>&1 \
+  || { tail -40 "$WORK/install2.log"; fail "install (second run)"; }
+I2=$((SECONDS - t))
+read -r c _ < <(recap "$WORK/install2.log")
+[ "$c" = 0 ] || { grep -B3 'changed:' "$WORK/install2.log" | head -30; fail "second install reported changed=$c"; }
+grep -o 'installed on w1: [^"]*' "$WORK/install1.log" | head -1
+echo "install: first ${I1}s, second ${I2}s (changed=0)"
+
+say "6. tampered file and missing image stop preflight with their names"
+"$LAB" ssh --name "$NAME" mirror -- sh -c 'f=$(readlink -f /srv/groundwork/bundle)/files/runc/*/amd64/runc.amd64; printf X | dd of=$f bs=1 seek=4096 conv=notrunc status=none'
+"$LAB" ssh --name "$NAME" mirror -- rm -rf /var/lib/docker-registry/docker/registry/v2/repositories/library/busybox
+if ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" tests/scenarios/40-airgap/preflight.yml > "$WORK/tamper.log" 2>&1; then
+  fail "preflight passed with a tampered runc and a missing image"
+fi
+msg=$(grep -o 'artifacts not usable from[^"]*' "$WORK/tamper.log" | head -1)
+echo "preflight refused: $msg"
+[[ $msg == *"missing: image:busybox"* && $msg == *"mismatched: runc"* ]] || fail "preflight did not name both: $msg"
+
+say "7. egress"
+total=$(egress)
+[ "$total" = 0 ] || { dmesg 2>/dev/null | grep gw-egress | tail -5; fail "$total packets to destinations outside the lab"; }
+echo "zero egress: 0 packets to non-lab destinations in ${NS[*]} over serve + install + preflight"
+printf '\n40-airgap: PASS in %ss (build %ss/%ss, serve %ss/%ss, install %ss/%ss)\n' "$((SECONDS - T0))" "$B1" "$B2" "$S1" "$S2" "$I1" "$I2"
