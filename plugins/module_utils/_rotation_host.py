@@ -275,7 +275,7 @@ class Node:
 
     def leaves(self):
         """(cert path, key path) of every leaf certificate file in the PKI dir (CAs excluded)."""
-        ca_certs = {self.path(c) for c, _ in R.CA_FILES.values()}
+        ca_certs = {self.path(files[0]) for files in R.CA_FILES.values()}
         out = []
         for root, dirs, files in os.walk(self.pki_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -338,7 +338,7 @@ def new_backup_dir(root, label, now=None):
 def backup_manifest(backup_dir):
     """Files in a backup dir, as the absolute paths they came from."""
     out = []
-    for root, _, files in os.walk(backup_dir):
+    for root, _dirs, files in os.walk(backup_dir):
         for name in sorted(files):
             full = os.path.join(root, name)
             out.append("/" + os.path.relpath(full, backup_dir))
@@ -527,7 +527,7 @@ class CaRotation:
 
     def items(self):
         """Every leaf file and kubeconfig on the node, in a stable order (the phase-2 work list)."""
-        return [p for p, _ in self.node.leaves()] + self.node.kubeconfigs()
+        return [pair[0] for pair in self.node.leaves()] + self.node.kubeconfigs()
 
     def reissue_item(self, path, cas):
         """Reissue one leaf or kubeconfig client cert signed by an old CA; True when it needed it."""
@@ -621,7 +621,7 @@ class CaRotation:
             doc["fingerprints"] = {}
             node.write_state(doc)
         for name in present:
-            cert, _ = self.new_for(name, need_key=False)
+            cert = self.new_for(name, need_key=False)[0]
             doc.setdefault("fingerprints", {})[name] = R.block_fingerprint(R.pem_blocks(cert)[0])
         if target == "reissued":
             # keys and bundles first (new first), then every leaf; a marker per finished item
@@ -684,7 +684,7 @@ def inventory(node):
         if certs:
             rows.append({"path": path, "kind": "leaf", "key": key, "cert": certs[0]})
     for path in node.kubeconfigs():
-        _, fields, certs = _kubeconfig_cert(path)
+        fields, certs = _kubeconfig_cert(path)[1:]
         if certs:
             rows.append({"path": path, "kind": "kubeconfig", "cert": certs[0]})
         elif fields.get("client-certificate") and os.path.isfile(fields["client-certificate"]):
@@ -720,8 +720,8 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
                 signer = (name, ca, key)
                 break
         if signer is None or signer[2] is None:
-            external.append(dict(due, reason=due["reason"] + ("; CA key not on this node" if signer else
-                                                               "; issuer not found on this node")))
+            why = "; CA key not on this node" if signer else "; issuer not found on this node"
+            external.append(dict(due, reason=due["reason"] + why))
             continue
         new, key = reissue(cert, signer[1], signer[2], validity_days, now)
         path = row["path"]
@@ -729,7 +729,7 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
         if row["kind"] == "leaf":
             writes = [(row["key"], key_pem(key, read_bytes(row["key"])), 0o600), (path, cert_pem(new), None)]
         elif row["kind"] == "kubeconfig":
-            text, fields, _ = _kubeconfig_cert(path)
+            text, fields = _kubeconfig_cert(path)[:2]
             old_key = unb64(fields["client-key-data"]).encode() if "client-key-data" in fields else None
             writes = [(path, kubeconfig_set(text, {"client-certificate-data": b64(cert_pem(new)),
                                                    "client-key-data": b64(key_pem(key, old_key))}), None)]

@@ -30,7 +30,7 @@ description:
     etcd member only C(etcd/ca.crt)). The cluster-wide order (phase N on every node before phase N+1) is
     the playbook's job.
 author:
-  - Groundwork maintainers
+  - Groundwork maintainers (@groundwork)
 requirements:
   - cryptography >= 3.4 on the target host (Debian bookworm's 38 works)
 extends_documentation_fragment:

@@ -23,7 +23,7 @@ description:
   - A due certificate whose CA key is not on the node (external CA mode) is reported in RV(due_external),
     not renewed.
 author:
-  - Groundwork maintainers
+  - Groundwork maintainers (@groundwork)
 requirements:
   - cryptography >= 3.4 on the target host (Debian bookworm's 38 works)
 extends_documentation_fragment:

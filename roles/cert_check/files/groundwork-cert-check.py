@@ -1,8 +1,10 @@
-#!/usr/bin/python3
+#!/bin/sh
+# Runs itself with python3 (a POSIX sh line that Python reads as a string):
+''''exec python3 "$0" "$@" # '''
 # -*- coding: utf-8 -*-
 # Copyright: Groundwork contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""groundwork-cert-check: report the expiry of a node's Kubernetes certificates.
+DESCRIPTION = """groundwork-cert-check: report the expiry of a node's Kubernetes certificates.
 
 Reads every *.crt below the PKI dir, the client certificates embedded in (or referenced by) the
 kubeconfigs, and any extra files; writes a Prometheus textfile metric (atomically) and logs one
@@ -10,8 +12,6 @@ journal line (stdout, with a syslog priority prefix: warning when something expi
 threshold). Python 3 standard library only; parses certificates with `cryptography` when it is
 installed, else with the `openssl` CLI. Usage: groundwork-cert-check [--config FILE] [--print].
 """
-
-from __future__ import annotations
 
 import argparse
 import base64
@@ -137,7 +137,7 @@ def write_atomic(path, text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=DESCRIPTION.splitlines()[0])
     parser.add_argument("--config", default="/etc/groundwork/cert-check.json")
     parser.add_argument("--print", action="store_true", help="print the metrics instead of writing the textfile")
     args = parser.parse_args(argv)

@@ -112,10 +112,10 @@ def node(tmp_path):
     for conf, cn, org in (("admin.conf", "kubernetes-admin", "kubeadm:cluster-admins"),
                           ("scheduler.conf", "system:kube-scheduler", None)):
         cert, k = _leaf(cas["ca"][0], cas["ca"][1], cn, org)
-        _write(os.path.join(kc, conf), KUBECONFIG.format(ca=H.b64(H.cert_pem(cas["ca"][0])), cert=H.b64(H.cert_pem(cert)),
-                                                          key=H.b64(H.key_pem(k))), 0o600)
+        text = KUBECONFIG.format(ca=H.b64(H.cert_pem(cas["ca"][0])), cert=H.b64(H.cert_pem(cert)), key=H.b64(H.key_pem(k)))
+        _write(os.path.join(kc, conf), text, 0o600)
     n = H.Node(pki_dir=pki, kubeconfig_dir=kc, backup_root=str(tmp_path / "backup"))
-    n.old = {name: c for name, (c, _) in cas.items()}
+    n.old = {name: c for name, (c, _k) in cas.items()}
     n.old_sa = H.public_pem(sa.public_key())
     return n
 
@@ -130,25 +130,25 @@ def _trust(node, rel):
 
 
 def _openssl_verify(ca_path, cert_path):
-    return subprocess.run(["openssl", "verify", "-CAfile", ca_path, cert_path], capture_output=True).returncode == 0
+    return subprocess.run(["openssl", "verify", "-CAfile", ca_path, cert_path], capture_output=True, check=False).returncode == 0
 
 
 def test_three_phases_with_interruption(node, tmp_path, monkeypatch):
     old_fp = {n: H.fingerprint(c) for n, c in node.old.items()}
-    snapshot = {p: H.read_bytes(p) for p, _ in node.leaves()}
+    snapshot = {p: H.read_bytes(p) for p, _k in node.leaves()}
 
     # phase 1: check mode first (nothing written), then for real, then a no-op re-run
     r = _rot(node, generate=True, check_mode=True).run("trusted")
     assert r["changed"] and not os.path.exists(node.state_dir)
-    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    assert {p: H.read_bytes(p) for p, _k in node.leaves()} == snapshot
     r = _rot(node, generate=True).run("trusted")
     assert r["changed"] and r["phase"] == "trusted"
     assert "kube-apiserver" in r["restart"] and "etcd" in r["restart"]
     new_fp = r["state"]["fingerprints"]
-    for name, (crt, _) in R.CA_FILES.items():
+    for name, (crt, _k) in R.CA_FILES.items():
         assert _trust(node, crt) == [old_fp[name], new_fp[name]]          # old first: old key still signs
     assert len(H.load_public_keys(H.read_bytes(node.path("sa.pub")))) == 2
-    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot  # phase 1 reissues nothing
+    assert {p: H.read_bytes(p) for p, _k in node.leaves()} == snapshot  # phase 1 reissues nothing
     assert oct(stat.S_IMODE(os.stat(node.staged("ca", "key")).st_mode)) == "0o600"
     assert not _rot(node).run("trusted")["changed"]
     with pytest.raises(GroundworkError, match="run phase reissued"):
@@ -181,8 +181,8 @@ def test_three_phases_with_interruption(node, tmp_path, monkeypatch):
     monkeypatch.setattr(H.CaRotation, "reissue_item", real)
     for name, (crt, key) in R.CA_FILES.items():
         assert _trust(node, crt) == [new_fp[name], old_fp[name]]          # new first: new key signs
-    new_cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _) in R.CA_FILES.items()}
-    for path, _ in node.leaves():
+    new_cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _k) in R.CA_FILES.items()}
+    for path, _k in node.leaves():
         cert = H.load_certs(H.read_bytes(path))[0]
         assert any(H.signed_by(cert, c) for c in new_cas.values()), path
         before = H.load_certs(snapshot[path])[0]
@@ -198,7 +198,7 @@ def test_three_phases_with_interruption(node, tmp_path, monkeypatch):
     # phase 3: retire; afterwards nothing trusts or is signed by the old CAs
     r = _rot(node).run("retired")
     assert r["changed"] and r["phase"] == "retired"
-    for name, (crt, _) in R.CA_FILES.items():
+    for name, (crt, _k) in R.CA_FILES.items():
         assert _trust(node, crt) == [new_fp[name]]
         _write(str(tmp_path / ("old-%s.pem" % name)), H.cert_pem(node.old[name]))
     assert len(H.load_public_keys(H.read_bytes(node.path("sa.pub")))) == 1
@@ -241,7 +241,7 @@ def test_no_material_and_no_generate_refuses(node):
 @pytest.mark.parametrize("days", [30, 365])
 def test_reissue_clones_profile(days):
     ca, ca_key = _ca("kubernetes")
-    old, _ = _leaf(ca, ca_key, "kube-apiserver", sans=[x509.DNSName("kubernetes")], server=True, days=10)
+    old = _leaf(ca, ca_key, "kube-apiserver", sans=[x509.DNSName("kubernetes")], server=True, days=10)[0]
     new, key = H.reissue(old, ca, ca_key, days, NOW)
     assert new.subject == old.subject and H.signed_by(new, ca)
     assert (H.not_after(new) - NOW).days == days
@@ -262,18 +262,18 @@ def test_kubeconfig_set_keeps_other_lines():
 
 def test_renew_leaves_threshold_backup_and_second_run(node):
     # leaves of the fixture expire 2027-01-01 (365 d after 2026-01-01); NOW is 2026-11-21: 41 days left
-    snapshot = {p: H.read_bytes(p) for p, _ in node.leaves()}
+    snapshot = {p: H.read_bytes(p) for p, _k in node.leaves()}
     assert not H.renew_leaves(node, threshold_days=30, now=NOW)["changed"]
     check = H.renew_leaves(node, threshold_days=60, check_mode=True, now=NOW)
     assert check["changed"] and check["backup_dir"] is None
-    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    assert {p: H.read_bytes(p) for p, _k in node.leaves()} == snapshot
     r = H.renew_leaves(node, threshold_days=60, now=NOW)
     renewed = sorted(x["path"].rsplit("/", 1)[1] for x in r["renewed"])
     assert renewed == sorted(["admin.conf", "apiserver-etcd-client.crt", "apiserver-kubelet-client.crt", "apiserver.crt",
                               "front-proxy-client.crt", "healthcheck-client.crt", "peer.crt", "scheduler.conf",
                               "server.crt"])
     assert r["restart"] == ["etcd", "kube-apiserver", "kube-scheduler"]
-    cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _) in R.CA_FILES.items()}
+    cas = {n: H.load_certs(H.read_bytes(node.path(c)))[0] for n, (c, _k) in R.CA_FILES.items()}
     for path, key in node.leaves():
         cert = H.load_certs(H.read_bytes(path))[0]
         assert (H.not_after(cert) - NOW).days == 365
@@ -288,7 +288,7 @@ def test_renew_leaves_threshold_backup_and_second_run(node):
     # and the backup puts the originals back
     restored = H.restore_backup(r["backup_dir"])
     assert node.path("apiserver.crt") in restored
-    assert {p: H.read_bytes(p) for p, _ in node.leaves()} == snapshot
+    assert {p: H.read_bytes(p) for p, _k in node.leaves()} == snapshot
     assert H.restore_backup(r["backup_dir"]) == []
 
 
