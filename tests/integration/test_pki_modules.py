@@ -315,6 +315,11 @@ def test_role_three_control_planes_stacked_vvv_and_report(tmp_path):
     table = open(os.path.join(report_dir, "cert-report.txt")).read()
     assert table.splitlines()[0].split() == ["HOST", "NAME", "DAYS_LEFT", "NOT_AFTER", "SUBJECT", "ISSUER"]
     assert "41 certificate(s) on 3 host(s)" in table and "41 certificate(s) on 3 host(s)" in text
+    # the expiry check fails the run (after writing the report) when something is due
+    rc, text = playbook(work, [{"import_playbook": os.path.join(ROOT, "playbooks", "cert_report.yml")}], inventory=inv,
+                        env={"GW_CERT_REPORT_DIR": report_dir}, args=["-e", "cert_report_fail_days=400"],
+                        json_out=False)
+    assert rc != 0 and "32 certificate(s) expire within 400 days: " in text
 
 
 # ---------------------------------------------------------------- a real etcd cluster on these certificates
