@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Shared by tests/scenarios/30-install/run.sh and bench/install_bench.sh: bring up a lab, serve what the
+# nodes install (the site's APT packages, the kubeadm/kubelet/kubectl doubles) from the controller
+# namespace, write the inventory groups and the lab's variables, run playbooks through the controller.
+# Lab quirks live only here, as inventory variables (cgroupfs kubelet, restrict_oom_score_adj, ...).
+# shellcheck disable=SC2034
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+LAB=$ROOT/tests/lab/lab
+[ -x "$ROOT/.venv/bin/ansible-playbook" ] && export PATH="$ROOT/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.collections}
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_CONFIG=$ROOT/ansible.cfg
+HTTP_PORT=${GW_KUBEADM_HTTP_PORT:-18080}
+APT_CACHE=${GW_KUBEADM_APT_CACHE:-/var/cache/groundwork-lab/apt-kubeadm}
+# Packages the host roles install (prerequisites, container_runtime, api_endpoint).
+APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates"
+
+ctl() { "$LAB" ctl --name "$NAME" -- "$@"; }
+ssh_host() { "$LAB" ssh --name "$NAME" "$@"; }
+
+# The site's APT repository: the packages above and the dependencies the lab rootfs lacks (cached).
+build_apt_repo() {
+  if [ ! -s "$APT_CACHE/Packages.gz" ]; then
+    mkdir -p "$APT_CACHE" && chmod 755 "$APT_CACHE"
+    # shellcheck disable=SC2086
+    deps=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+             --no-enhances $APT_PACKAGES | awk '/^[a-z0-9]/ { print $1 }' | sort -u)
+    (cd "$APT_CACHE" && for p in $deps; do apt-get download "$p" >/dev/null 2>&1 || true; done)
+    (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz)
+  fi
+  mkdir -p "$WORK/www"
+  ln -sfn "$APT_CACHE" "$WORK/www/apt"
+}
+
+# The PKI modules need python3-cryptography >= 42 on the nodes; Debian 12 ships 38. Until the
+# mirror carries a newer one, the lab installs wheels from PyPI (cached) before the playbooks run.
+build_wheels() {
+  mkdir -p "$WORK/www/wheels" "$APT_CACHE/../wheels-kubeadm"
+  local c=$APT_CACHE/../wheels-kubeadm
+  ls "$c"/cryptography-*.whl >/dev/null 2>&1 || pip download -q --only-binary=:all: --python-version 3.11 \
+    --platform manylinux2014_x86_64 -d "$c" "cryptography>=42,<44" "pyyaml" >/dev/null
+  cp "$c"/*.whl "$WORK/www/wheels/"
+}
+
+stage_doubles() {
+  mkdir -p "$WORK/www/doubles"
+  cp "$ROOT"/tests/doubles/fake_kubeadm "$ROOT"/tests/doubles/fake_kubelet "$ROOT"/tests/doubles/fake_kubectl "$WORK/www/doubles/"
+}
+
+serve() {
+  CTL_IP=$(awk '/groundwork_lab_controller_ip:/ { print $2 }' "$INV")
+  ctl python3 -m http.server "$HTTP_PORT" --bind "$CTL_IP" --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
+  HTTP_PID=$!
+  for _ in $(seq 1 50); do grep -q Serving "$WORK/http.log" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+lab_up() { # hosts
+  "$LAB" up --name "$NAME" --hosts "$1" >"$WORK/lab-up.log" 2>&1 || { cat "$WORK/lab-up.log"; return 1; }
+  INV=$("$LAB" inventory --name "$NAME")
+  serve
+}
+
+lab_down() {
+  [ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null
+  HTTP_PID=
+  "$LAB" down --name "$NAME" >/dev/null 2>&1
+}
+
+sha() { sha256sum "$WORK/www/doubles/$1" | cut -d' ' -f1; }
+
+# groups.yml: <control planes> <workers> <endpoint mode> [etcd hosts]
+write_groups() {
+  local cps=$1 workers=$2 mode=$3 etcd=${4:-} h endpoint
+  case $mode in
+    haproxy) endpoint="localhost:8443" ;;
+    *) endpoint="" ;;
+  esac
+  {
+    echo "all:"
+    echo "  children:"
+    echo "    kube_control_plane:"
+    echo "      hosts:"
+    for h in ${cps//,/ }; do echo "        $h: {}"; done
+    echo "    kube_node:"
+    echo "      hosts:"
+    for h in ${workers//,/ }; do echo "        $h: {}"; done
+    if [ -n "$etcd" ]; then
+      echo "    etcd:"
+      echo "      hosts:"
+      for h in ${etcd//,/ }; do echo "        $h: {}"; done
+    fi
+    echo "  vars:"
+    echo "    groundwork_api_endpoint_mode: $mode"
+    [ -n "$endpoint" ] && echo "    groundwork_control_plane_endpoint: \"$endpoint\""
+  } > "$WORK/groups.yml"
+  python3 - "$WORK/groups.yml" <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+out = []
+for i, line in enumerate(lines):
+    # an empty "hosts:" becomes "hosts: {}" (a group without hosts)
+    if line.strip() == "hosts:" and (i + 1 == len(lines) or not lines[i + 1].startswith(" " * 8)):
+        line += " {}"
+    out.append(line)
+open(p, "w").write("\n".join(out) + "\n")
+EOF
+}
+
+# vars.yml: the lab's variables (quirks of this machine, and where the doubles come from).
+write_vars() {
+  local base="http://$CTL_IP:$HTTP_PORT"
+  cat > "$WORK/vars.yml" <<EOF
+groundwork_cluster_name: groundwork-lab
+groundwork_apt_repo_url: "$base/apt"
+# Kubernetes binaries: the doubles, installed where the real ones go (no double-specific code in roles).
+kubernetes_binaries_source: url
+kubernetes_binaries_files:
+  - {name: kubeadm, url: "$base/doubles/fake_kubeadm", checksum: "sha256:$(sha fake_kubeadm)", dest: /usr/local/bin/kubeadm}
+  - {name: kubelet, url: "$base/doubles/fake_kubelet", checksum: "sha256:$(sha fake_kubelet)", dest: /usr/local/bin/kubelet}
+  - {name: kubectl, url: "$base/doubles/fake_kubectl", checksum: "sha256:$(sha fake_kubectl)", dest: /usr/local/bin/kubectl}
+# cgroup v1 host without CAP_SYS_RESOURCE (MACHINE-NOTES): cgroupfs on both sides, no negative oom_score_adj.
+container_runtime_systemd_cgroup: false
+container_runtime_restrict_oom_score_adj: true
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0}
+control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
+# No CoreDNS image exists here.
+control_plane_skip_phases: [addon/coredns]
+# Only net.* sysctls are writable in a lab host.
+prerequisites_sysctls: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
+# The kubelet double and the API server double are Python processes: preflight's port owner check
+# would name them python3 on a re-run.
+preflight_ports: []
+# No NTP in the lab (the hosts share the machine's clock).
+preflight_require_time_sync: false
+EOF
+}
+
+play() { # playbook [args] -> output in $OUT (and $WORK/last.log), rc returned
+  local pb=$1 rc; shift
+  OUT=$(ctl ansible-playbook -i "$INV" -i "$WORK/groups.yml" -e "@$WORK/vars.yml" "$pb" "$@" 2>&1); rc=$?
+  printf '%s\n' "$OUT" > "$WORK/last.log"
+  return $rc
+}
+changed_sum() { awk '/ changed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' <<<"$OUT"; }
+failed_sum() { awk '/ failed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^(failed|unreachable)=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' <<<"$OUT"; }
+
+# Python libraries the PKI modules need (see build_wheels), on every host of the lab.
+prepare_python() {
+  cat > "$WORK/prepare.yml" <<EOF
+- name: Lab - Python libraries for the PKI modules (not on Debian 12 in the needed version)
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Install the wheels
+      ansible.builtin.shell: |
+        set -e
+        cd /tmp && for w in $(cd "$WORK/www/wheels" && ls -- *.whl); do
+          python3 -c "import urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/\$0', '/tmp/\$0')" "\$w"
+          python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
+        done
+      args:
+        creates: /usr/local/lib/python3.11/dist-packages/cryptography
+EOF
+  play "$WORK/prepare.yml"
+}
