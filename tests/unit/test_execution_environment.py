@@ -101,7 +101,10 @@ def _used_collections():
     """Collections named by FQCN in roles, playbooks and awx/configure.yml's neighbours."""
     used = {}
     pattern = re.compile(r"^\s*-?\s*([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*:", re.M)
-    files = glob.glob(os.path.join(ROOT, "roles", "*", "*", "*.yml")) + glob.glob(os.path.join(ROOT, "playbooks", "*.yml"))
+    # task files only: defaults and vars hold data keys such as net.ipv4.ip_forward or registry.k8s.io
+    files = (glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml"))
+             + glob.glob(os.path.join(ROOT, "roles", "*", "handlers", "*.yml"))
+             + glob.glob(os.path.join(ROOT, "playbooks", "*.yml")))
     for path in files:
         for fqcn in pattern.findall(open(path, encoding="utf-8").read()):
             used.setdefault(fqcn, os.path.relpath(path, ROOT))
