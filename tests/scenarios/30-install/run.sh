@@ -143,7 +143,7 @@ single() {
 }
 
 t=$SECONDS
-build_apt_repo && build_wheels && stage_doubles || { fail "staging the site files"; exit 1; }
+if ! { build_apt_repo && build_wheels && stage_doubles; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
 for part in $PARTS; do "$part"; done
 
