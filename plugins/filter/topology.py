@@ -67,7 +67,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.groundwork.k8s.plugins.module_utils._topology import check
+from ansible_collections.groundwork.k8s.plugins.module_utils._topology import check, nth_subnet
 
 
 def topology(groups, hostvars):
@@ -78,8 +78,16 @@ def topology(groups, hostvars):
     return check(groups, hostvars)
 
 
+def node_subnet(network, prefix, index):
+    """The index-th /prefix subnet of network; see node_subnet.yml."""
+    try:
+        return nth_subnet(network, prefix, index)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("node_subnet: %s" % exc) from exc
+
+
 class FilterModule(object):
-    """Inventory topology checks."""
+    """Inventory topology checks and per-node address planning."""
 
     def filters(self):
-        return {"topology": topology}
+        return {"topology": topology, "node_subnet": node_subnet}

@@ -524,3 +524,22 @@ def summary_lines(plan):
     for host, p in plan["hosts"].items():
         lines.append("%s (%s): %s" % (host, p["address"], "; ".join(p["roles"]) or "nothing"))
     return lines
+
+
+def nth_subnet(network, prefix, index):
+    """The ``index``-th subnet of size ``/prefix`` inside ``network`` (0-based), as text.
+
+    ``nth_subnet("10.244.0.0/16", 24, 3)`` -> ``"10.244.3.0/24"``. Raises ValueError when the
+    network is malformed, the prefix is shorter than the network's, or the index is out of range.
+    """
+    net = ipaddress.ip_network(str(network), strict=True)
+    prefix = int(prefix)
+    index = int(index)
+    if prefix < net.prefixlen or prefix > net.max_prefixlen:
+        raise ValueError("/%d does not fit inside %s" % (prefix, net))
+    count = 2 ** (prefix - net.prefixlen)
+    if not 0 <= index < count:
+        raise ValueError("%s has %d subnets of /%d; index %d is out of range" % (net, count, prefix, index))
+    size = 2 ** (net.max_prefixlen - prefix)
+    first = int(net.network_address) + index * size
+    return str(ipaddress.ip_network((first, prefix)))

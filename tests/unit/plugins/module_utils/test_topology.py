@@ -217,3 +217,27 @@ def test_control_plane_also_worker_is_single_host():
     plan = check(g, hv)["plan"]
     assert plan["topology"] == "single_host"
     assert plan["schedulable_control_planes"] == ["cp1"]
+
+
+@pytest.mark.parametrize("network,prefix,index,expected", [
+    ("10.244.0.0/16", 24, 0, "10.244.0.0/24"),
+    ("10.244.0.0/16", 24, 3, "10.244.3.0/24"),
+    ("10.244.0.0/16", 24, 255, "10.244.255.0/24"),
+    ("10.244.0.0/16", 26, 5, "10.244.1.64/26"),
+    ("fd00:10::/56", 64, 2, "fd00:10:0:2::/64"),
+])
+def test_nth_subnet(network, prefix, index, expected):
+    from ansible_collections.groundwork.k8s.plugins.module_utils._topology import nth_subnet
+    assert nth_subnet(network, prefix, index) == expected
+
+
+@pytest.mark.parametrize("network,prefix,index", [
+    ("10.244.0.0/16", 24, 256),
+    ("10.244.0.0/16", 8, 0),
+    ("10.244.0.1/16", 24, 0),
+    ("10.244.0.0/16", 24, -1),
+])
+def test_nth_subnet_refuses(network, prefix, index):
+    from ansible_collections.groundwork.k8s.plugins.module_utils._topology import nth_subnet
+    with pytest.raises(ValueError):
+        nth_subnet(network, prefix, index)
