@@ -15,7 +15,7 @@ description:
   - An unfinished rotation found on any node is resumed under its own id; a new rotation uses O(rotation_id).
   - Fails with a message naming the nodes when a phase cannot run yet (a node has not finished the phase
     before it), when two unfinished rotations exist, or when nodes disagree about the new CA.
-positional: _input, phase, rotation_id
+positional: _input, phase, rotation_id, new_id
 options:
   _input:
     description: Host name to state document (dict) or null.
@@ -26,9 +26,16 @@ options:
     type: str
     required: true
   rotation_id:
-    description: Id for a new rotation (ignored when an unfinished rotation exists on the nodes).
+    description:
+      - Id of the rotation to run (ignored when an unfinished rotation exists on the nodes, which is resumed).
+      - Empty, when every node has finished a rotation, means that one (nothing to do); a new rotation after
+        a finished one needs a new id here.
     type: str
-    required: true
+    default: ""
+  new_id:
+    description: Id for a first rotation when O(rotation_id) is empty and no node has any rotation state.
+    type: str
+    default: ""
 author:
   - Groundwork maintainers (@groundwork)
 """
@@ -36,7 +43,7 @@ author:
 EXAMPLES = r"""
 - name: Plan the CA rotation
   ansible.builtin.set_fact:
-    plan: "{{ states | groundwork.k8s.rotation_plan(rotate_ca_phase, 'ca-2026-11') }}"
+    plan: "{{ states | groundwork.k8s.rotation_plan(rotate_ca_phase, rotate_ca_id | default(''), 'ca-2026-11') }}"
 """
 
 RETURN = r"""
@@ -68,7 +75,7 @@ from ansible_collections.groundwork.k8s.plugins.module_utils import _rotation as
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 
 
-def rotation_plan(states, phase, rotation_id):
+def rotation_plan(states, phase, rotation_id="", new_id=""):
     """The CA rotation plan for ``states`` (host -> state document or None)."""
     try:
         states = {h: (d or None) for h, d in (states or {}).items()}
@@ -76,7 +83,17 @@ def rotation_plan(states, phase, rotation_id):
         if len(unfinished) > 1:
             raise GroundworkError("more than one unfinished rotation on the nodes: %s" % ", ".join(unfinished))
         resuming = bool(unfinished)
-        rid = unfinished[0] if resuming else str(rotation_id)
+        finished = sorted({d["rotation_id"] for d in states.values() if d and d.get("phase") == "retired"})
+        if resuming:
+            rid = unfinished[0]
+        elif rotation_id:
+            rid = str(rotation_id)
+        elif finished:
+            rid = finished[-1]  # a finished rotation is not restarted by accident: a new one needs an id
+        else:
+            rid = str(new_id or "")
+        if not rid:
+            raise GroundworkError("no rotation id: give rotation_id or new_id")
         phases = R.phases_to_run(phase, states, rid)
         first = {}
         if phases:
