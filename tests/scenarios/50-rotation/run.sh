@@ -53,7 +53,7 @@ etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
 control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, rotateCertificates: true}
 # The controller-manager and scheduler doubles serve plain-HTTP health (the real ones serve HTTPS).
 cert_rotation_health_checks:
-  - {name: kube-apiserver, role: control_plane, url: "https://127.0.0.1:6443/livez", ca_path: $PKI/ca.crt,
+  - {name: kube-apiserver, role: control_plane, url: "https://{{ ansible_host }}:6443/livez", ca_path: $PKI/ca.crt,
      client_cert: $PKI/apiserver-kubelet-client.crt, client_key: $PKI/apiserver-kubelet-client.key, expect: ok}
   - {name: kube-controller-manager, role: control_plane, url: "http://127.0.0.1:10257/healthz", expect: ok}
   - {name: kube-scheduler, role: control_plane, url: "http://127.0.0.1:10259/livez", expect: ok}
