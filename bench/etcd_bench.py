@@ -72,7 +72,7 @@ def main():
         fill(c, a.mb)
         fill_s = time.monotonic() - t
         conn = c.conn()
-        st = E.Etcd(**{k: v for k, v in conn.items()}).endpoint_status()[0]
+        st = E.Etcd(**dict(conn)).endpoint_status()[0]
         print("etcd %s, db %.1f MB (%d MB of values written in %.1f s)" % (st["version"], st["db_size"] / 1e6, a.mb,
                                                                          fill_s))
         ctl = conn["etcdctl"]

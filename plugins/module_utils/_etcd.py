@@ -179,7 +179,7 @@ def initial_cluster_string(members):
         pairs = sorted(members.items())
     else:
         pairs = sorted((m["name"], m["peer_url"]) for m in members)
-    names = [n for n, _ in pairs]
+    names = [pair[0] for pair in pairs]
     if len(set(names)) != len(names):
         raise GroundworkError("duplicate member names in initial cluster: %s" % names)
     return ",".join("%s=%s" % (n, u) for n, u in pairs)
@@ -339,11 +339,11 @@ class Etcd:
     def versions(self):
         """{'etcdctl': '3.4.23', 'etcdutl': '3.5.30' or None, 'restore_tool': 'etcdutl'|'etcdctl'}."""
         if not self._versions:
-            _, out, _ = self.ctl.run(["version"])
+            dummy, out, dummy2 = self.ctl.run(["version"])
             ctl = parse_version(out)
             utl = None
             if self.utl:
-                _, uout, _ = self.utl.run(["version"])
+                dummy, uout, dummy2 = self.utl.run(["version"])
                 utl = parse_version(uout)
             self._versions = {
                 "etcdctl": ctl["version"], "etcdctl_api": ctl["api"],
@@ -358,13 +358,13 @@ class Etcd:
 
     def supports_bump_revision(self):
         if self._restore_help is None:
-            _, out, err = self.offline_tool().run(["snapshot", "restore", "--help"], check=False)
+            dummy, out, err = self.offline_tool().run(["snapshot", "restore", "--help"], check=False)
             self._restore_help = out + err
         return "--bump-revision" in self._restore_help and "--mark-compacted" in self._restore_help
 
     # ---- cluster state
     def member_list(self, endpoints=None):
-        _, out, _ = self._ctl_json(["member", "list"], endpoints)
+        dummy, out, dummy2 = self._ctl_json(["member", "list"], endpoints)
         return parse_member_list(out)
 
     def endpoint_health(self, endpoints=None):
@@ -430,7 +430,7 @@ class Etcd:
     # ---- membership
     def member_add_learner(self, name, peer_urls):
         argv = self.global_args() + ["member", "add", name, "--peer-urls=%s" % ",".join(peer_urls), "--learner"]
-        _, out, _ = self.ctl.run(argv)
+        dummy, out, dummy2 = self.ctl.run(argv)
         return parse_member_add(out)
 
     def member_promote(self, member_id):

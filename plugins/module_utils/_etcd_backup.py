@@ -86,7 +86,7 @@ def build_tar(tar_path, snapshot, metadata, extra_paths):
             if not os.path.exists(base):
                 continue
             walk = [(base, [], [""])] if os.path.isfile(base) else os.walk(base)
-            for root, _, files in walk:
+            for root, dummy, files in walk:
                 for name in sorted(files):
                     full = os.path.join(root, name) if name else root
                     if not os.path.isfile(full):

@@ -19,7 +19,8 @@ description:
   - O(state=absent) removes the member found by O(member_id), O(peer_urls) or O(name).
     Removing the last voting member is refused.
   - Members are matched by peer URLs first, because a learner that never started has no name.
-author: Groundwork maintainers
+author:
+  - Groundwork maintainers (@groundwork)
 extends_documentation_fragment:
   - groundwork.k8s.etcd
   - groundwork.k8s.attributes

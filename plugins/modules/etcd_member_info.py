@@ -17,7 +17,8 @@ description:
   - Unhealthy endpoints do not make the module fail; the result says which are down.
     Use O(require_healthy) to fail instead.
   - Works with etcdctl 3.4 and 3.5+, for external members and for kubeadm's stacked etcd.
-author: Groundwork maintainers
+author:
+  - Groundwork maintainers (@groundwork)
 extends_documentation_fragment:
   - groundwork.k8s.etcd
   - groundwork.k8s.attributes

@@ -25,7 +25,8 @@ description:
     staged inside it.
   - A marker C(<data_dir>.groundwork-restore.json) records what was restored; running again
     with the same snapshot and cluster reports no change unless O(force=true).
-author: Groundwork maintainers
+author:
+  - Groundwork maintainers (@groundwork)
 extends_documentation_fragment:
   - groundwork.k8s.etcd
   - groundwork.k8s.attributes

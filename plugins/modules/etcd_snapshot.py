@@ -22,7 +22,8 @@ description:
     older ones with their metadata.
   - Idempotence comes from O(max_age) (a recent enough snapshot counts as present) or a fixed
     O(path) (an existing verified file counts as present); otherwise each run takes a new snapshot.
-author: Groundwork maintainers
+author:
+  - Groundwork maintainers (@groundwork)
 extends_documentation_fragment:
   - groundwork.k8s.etcd
   - groundwork.k8s.attributes

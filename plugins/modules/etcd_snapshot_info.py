@@ -17,7 +17,8 @@ description:
   - Fails with a message naming the problem when the snapshot is missing, truncated or corrupt,
     or, with O(expected_cluster_ids), when it was taken from another cluster.
   - Needs no running etcd - it runs C(etcdutl) (3.5+) or C(etcdctl) (3.4) offline.
-author: Groundwork maintainers
+author:
+  - Groundwork maintainers (@groundwork)
 extends_documentation_fragment:
   - groundwork.k8s.etcd
   - groundwork.k8s.attributes

@@ -26,13 +26,17 @@ def run(argv, **kw):
     kw.setdefault("timeout", 120)
     env = dict(os.environ, LC_ALL="C")
     env.update(kw.pop("env", {}))
-    return subprocess.run(argv, env=env, **kw)
+    check = kw.pop("check")
+    return subprocess.run(argv, env=env, check=check, **kw)
 
 
 def make_pki(d):
     """CA, one server/peer cert (SAN IP:127.0.0.1, DNS:localhost), one client cert."""
     os.makedirs(d, exist_ok=True)
-    o = lambda *a: run(["openssl"] + list(a), cwd=d)  # noqa: E731
+
+    def o(*a):
+        return run(["openssl"] + list(a), cwd=d)
+
     o("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
       "-out", "ca.crt", "-days", "2", "-subj", "/CN=etcd-ca")
     for name, cn, eku in (("server", "etcd-member", "serverAuth,clientAuth"),
@@ -55,7 +59,7 @@ def make_pki(d):
 
 def free_port_block(n):
     """2*n+? consecutive-ish free ports in a high range (bind-tested)."""
-    for _ in range(200):
+    for dummy in range(200):
         base = 30000 + (os.getpid() * 7 + int(time.time() * 1000)) % 25000
         ports = [base + i for i in range(n)]
         ok = True
@@ -232,7 +236,7 @@ def ansible_playbook(playbook_yaml, workdir, extra_env=None, check=False, diff=F
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT, check=False)
     try:
         data = json.loads(p.stdout)
     except ValueError:

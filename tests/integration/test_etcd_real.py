@@ -99,7 +99,7 @@ def test_etcd_lifecycle(cluster):
     assert oct(os.stat(first["path"]).st_mode & 0o777) == "0o600"
     again = mod("etcd_snapshot", {"dest_dir": snaps, "keep": 2, "max_age": 3600})
     assert not again["changed"] and again["path"] == first["path"]
-    for _ in range(2):
+    for dummy in range(2):
         last = mod("etcd_snapshot", {"dest_dir": snaps, "keep": 2})
     assert last["changed"] and len(last["pruned"]) == 1
     left = sorted(f for f in os.listdir(snaps) if f.endswith(".db"))
