@@ -43,8 +43,30 @@ etcd_tarball() {
   tar -C "$WORK" -czf "$WORK/etcd-v3.4-linux-amd64.tar.gz" "etcd-v3.4-linux-amd64"
 }
 
+# lib.sh's prepare_python puts one wheel name per line into its YAML (broken with several wheels): ours.
+prepare_python() {
+  local wheels; wheels=$(cd "$WORK/www/wheels" && ls -- *.whl | tr '\n' ' ')
+  cat > "$WORK/prepare.yml" <<EOP
+- name: Lab - Python libraries for the PKI modules (not on Debian 12 in the needed version)
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Install the wheels
+      ansible.builtin.shell: |
+        set -e
+        cd /tmp && for w in $wheels; do
+          python3 -c "import urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/\$0', '/tmp/\$0')" "\$w"
+          python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
+        done
+      args:
+        creates: /usr/local/lib/python3.11/dist-packages/cryptography
+EOP
+  play "$WORK/prepare.yml"
+}
+
 lab_vars() {
   write_vars
+  sed -i '/^control_plane_kubelet_config:/d' "$WORK/vars.yml"
   cat >> "$WORK/vars.yml" <<EOV
 # --- scenario 50: short-lived leaves, external etcd on the control planes, the doubles' health ports
 pki_validity_days: 2
