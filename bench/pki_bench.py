@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Time the whole kubeadm PKI of a 3-control-plane cluster (stacked etcd), three ways, same run:
 
@@ -113,10 +112,9 @@ def bench_library(work):
 
 def _leaves(host, ip):
     """(path, subject, ca, eku, sans) for one host, as kubeadm makes them."""
-    api_sans = ",".join(["DNS:" + d for d in sorted([host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                                                       "kubernetes.default.svc.cluster.local", ENDPOINT,
-                                                       "api.example.internal"])]
-                        + ["IP:10.96.0.1", "IP:" + ip, "IP:10.250.0.10"])
+    names = sorted([host, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local", ENDPOINT, "api.example.internal"])
+    api_sans = ",".join(["DNS:" + d for d in names] + ["IP:10.96.0.1", "IP:" + ip, "IP:10.250.0.10"])
     etcd_sans = "DNS:%s,DNS:localhost,IP:%s,IP:127.0.0.1,IP:::1" % (host, ip)
     return [
         ("apiserver", "/CN=kube-apiserver", "ca", "serverAuth", api_sans),

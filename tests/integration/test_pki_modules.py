@@ -225,8 +225,8 @@ def test_kubeconfig_and_pki_info(tmp_path):
     rc, out = playbook(str(tmp_path), _play(_pki_task(pki), kc, info))
     assert rc == 0 and task_result(out, "kc")["changed"] is True
     confs = sorted(glob.glob(os.path.join(work, "*.conf")))
-    assert [os.path.basename(c) for c in confs] == ["admin.conf", "controller-manager.conf", "kubelet.conf",
-                                                   "scheduler.conf", "super-admin.conf"]
+    assert [os.path.basename(c) for c in confs] == [
+        "admin.conf", "controller-manager.conf", "kubelet.conf", "scheduler.conf", "super-admin.conf"]
     for conf in confs:
         assert stat.S_IMODE(os.stat(conf).st_mode) == 0o600
         doc = yaml.safe_load(open(conf))
