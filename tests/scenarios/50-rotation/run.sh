@@ -43,7 +43,7 @@ etcd_tarball() {
   tar -C "$WORK" -czf "$WORK/etcd-v3.4-linux-amd64.tar.gz" "etcd-v3.4-linux-amd64"
 }
 
-# lib.sh's prepare_python puts one wheel name per line into its YAML (broken with several wheels): ours.
+# lib.sh's prepare_python puts one wheel name per line into its YAML and fetches $0 (the shell's name): ours.
 prepare_python() {
   local wheels; wheels=$(cd "$WORK/www/wheels" && ls -- *.whl | tr '\n' ' ')
   cat > "$WORK/prepare.yml" <<EOP
@@ -55,7 +55,8 @@ prepare_python() {
       ansible.builtin.shell: |
         set -e
         cd /tmp && for w in $wheels; do
-          python3 -c "import urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/\$0', '/tmp/\$0')" "\$w"
+          python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" \\
+            "http://$CTL_IP:$HTTP_PORT/wheels/\$w" "/tmp/\$w"
           python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
         done
       args:
