@@ -21,10 +21,19 @@ ssh_host() { "$LAB" ssh --name "$NAME" "$@"; }
 build_apt_repo() {
   if [ ! -s "$APT_CACHE/Packages.gz" ]; then
     mkdir -p "$APT_CACHE" && chmod 755 "$APT_CACHE"
+    local status deps p
+    # what the lab rootfs already has is not needed on the mirror
+    status=
+    for p in /var/cache/groundwork-lab/rootfs-bookworm-*/var/lib/dpkg/status; do [ -f "$p" ] && status=$p; done
     # shellcheck disable=SC2086
     deps=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
              --no-enhances $APT_PACKAGES | awk '/^[a-z0-9]/ { print $1 }' | sort -u)
-    (cd "$APT_CACHE" && for p in $deps; do apt-get download "$p" >/dev/null 2>&1 || true; done)
+    if [ -n "$status" ]; then
+      deps=$(comm -23 <(tr ' ' '\n' <<<"$deps" | sort -u) <(awk '/^Package:/ { print $2 }' "$status" | sort -u))
+    fi
+    for p in $deps; do
+      ls "$APT_CACHE/${p}_"*.deb >/dev/null 2>&1 || (cd "$APT_CACHE" && apt-get download "$p" >/dev/null 2>&1) || true
+    done
     (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz)
   fi
   mkdir -p "$WORK/www"
