@@ -71,6 +71,7 @@ lab_vars() {
   cat >> "$WORK/vars.yml" <<EOV
 # --- scenario 50: short-lived leaves, external etcd on the control planes, the doubles' health ports
 pki_validity_days: 2
+groundwork_extra_groups: [lab]
 etcd_binary_source: tarball
 etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
 control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, rotateCertificates: true}
