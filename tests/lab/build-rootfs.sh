@@ -11,11 +11,25 @@ INCLUDE=${GW_LAB_ROOTFS_PACKAGES:?}
 parent=$(dirname "$DEST")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.build.XXXXXX")
-cleanup() { rm -rf --one-file-system "$tmp"; }
+chmod 0755 "$tmp"
+cleanup() { rm -rf --one-file-system "$tmp"; }  # the log ($tmp.log) stays for a post-mortem
 trap cleanup EXIT
 
-debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$tmp" "$MIRROR" \
-  > "$parent/.build.log" 2>&1 || { tail -20 "$parent/.build.log" >&2; exit 1; }
+# Two stages, so that the second (dpkg configuring everything) runs with a policy-rc.d that
+# keeps postinst scripts from starting daemons, and with dpkg's unsafe-io (no fsync per
+# file: 2-4 times faster on a busy disk; a crash means rebuilding anyway). Both go again below.
+# In a private mount namespace: debootstrap mounts /proc and /sys in the target, and an
+# interrupted build must not leave those mounts on the machine.
+log=$tmp.log
+unshare -m --propagation private -- /bin/sh -ec '
+  debootstrap --foreign --variant=minbase --include="$1" "$2" "$3" "$4"
+  mkdir -p "$3/etc/dpkg/dpkg.cfg.d" "$3/usr/sbin"
+  echo force-unsafe-io > "$3/etc/dpkg/dpkg.cfg.d/00-groundwork-lab-build"
+  printf "#!/bin/sh\nexit 101\n" > "$3/usr/sbin/policy-rc.d"
+  chmod 0755 "$3/usr/sbin/policy-rc.d"
+  chroot "$3" /debootstrap/debootstrap --second-stage
+' sh "$INCLUDE" "$SUITE" "$tmp" "$MIRROR" > "$log" 2>&1 || { tail -20 "$log" >&2; exit 1; }
+rm -f "$tmp/etc/dpkg/dpkg.cfg.d/00-groundwork-lab-build"
 
 # Every host makes its own identity: no machine-id, ssh host keys, hostname.
 : > "$tmp/etc/machine-id"
@@ -43,7 +57,7 @@ printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\
 for u in getty@tty1.service systemd-timesyncd.service; do
   ln -sfn /dev/null "$tmp/etc/systemd/system/$u"
 done
-# debootstrap's policy-rc.d (if any) goes: hosts start daemons like real hosts do.
+# The build's policy-rc.d goes: hosts start daemons like real hosts do.
 rm -f "$tmp/usr/sbin/policy-rc.d"
 printf '%s\n' "$INCLUDE" > "$tmp/etc/groundwork-lab-rootfs"
 date -u +%FT%TZ >> "$tmp/etc/groundwork-lab-rootfs"
@@ -52,4 +66,5 @@ rm -rf --one-file-system "$DEST.old"
 [ -e "$DEST" ] && mv "$DEST" "$DEST.old"
 mv "$tmp" "$DEST"
 trap - EXIT
+mv "$log" "$DEST.build.log"
 rm -rf --one-file-system "$DEST.old"
