@@ -90,7 +90,7 @@ def _split_hostport(value):
     """``host:port`` / ``[v6]:port`` / ``host`` -> (host, port or None)."""
     value = str(value).strip()
     if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
+        host, _sep, rest = value[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else None
     elif value.count(":") == 1:
         host, port = value.split(":")

@@ -14,12 +14,13 @@ PACKAGES=(containerd runc containernetworking-plugins haproxy keepalived conntra
 
 build() {
   local rootfs stamp want
-  rootfs=$(ls -d "$CACHE"/rootfs-bookworm-* 2>/dev/null | head -1)
+  # the newest rootfs (the lab keeps one per recipe)
+  rootfs=$(find "$CACHE" -maxdepth 1 -name 'rootfs-bookworm-*' -type d -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -1 | cut -d' ' -f2-)
   [ -n "$rootfs" ] || { echo "no lab rootfs in $CACHE (tests/lab/lab build-rootfs)" >&2; exit 1; }
   want="${PACKAGES[*]}|$(basename "$rootfs")"
   stamp=$REPO/.built-for
   if [ -s "$REPO/Packages.gz" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    echo "apt repo: $REPO (cached, $(ls "$REPO"/*.deb | wc -l) packages)"; return 0
+    echo "apt repo: $REPO (cached, $(find "$REPO" -maxdepth 1 -name '*.deb' | wc -l) packages)"; return 0
   fi
   mkdir -p "$REPO/partial"
   # resolve against the lab rootfs' dpkg status: download what a fresh lab host would need
@@ -33,7 +34,7 @@ build() {
   fi
   (cd "$REPO" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null | gzip -9n > Packages.gz.tmp && mv Packages.gz.tmp Packages.gz)
   echo "$want" > "$stamp"
-  echo "apt repo: $REPO ($(ls "$REPO"/*.deb | wc -l) packages)"
+  echo "apt repo: $REPO ($(find "$REPO" -maxdepth 1 -name '*.deb' | wc -l) packages)"
 }
 
 serve() {

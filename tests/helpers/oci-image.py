@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Test helper: an OCI image archive (for `ctr image import`) holding one static binary.
 
     oci-image.py BINARY IMAGE_REF OUT.tar

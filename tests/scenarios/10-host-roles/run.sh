@@ -5,7 +5,8 @@
 #      controller namespace (no route anywhere but the lab)
 #   3. second run: must report changed=0 on every host
 #   4. checks over SSH: containerd runs a container (runc), haproxy listens on 127.0.0.1:8443
-#      on every node and forwards to a listener on cp1:6443
+#      on every node and forwards to a listener on cp1:6443, the bridge CNI config gives a
+#      network namespace an address in the node's pod subnet (real CNI plugins), pod routes
 # Prints what it measured. Exits non-zero on the first failed check.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,7 +19,7 @@ REPO_PID=""
 say() { printf '[10-host-roles] %s\n' "$*"; }
 fail() { say "FAIL: $*"; exit 1; }
 cleanup() {
-  [ -n "$REPO_PID" ] && kill "$REPO_PID" 2>/dev/null || true
+  if [ -n "$REPO_PID" ]; then kill "$REPO_PID" 2>/dev/null || true; fi
   [ -n "${GW_KEEP_LAB:-}" ] || "$LAB" down --name "$NAME" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -56,7 +57,7 @@ fi
 
 # containerd runs a real container (runc) from an image imported into it
 tmp=$WORK/busybox; mkdir -p "$tmp"
-dpkg-deb -x "$(ls "${GW_LAB_CACHE:-/var/cache/groundwork-lab}"/apt-hostroles/busybox-static_*.deb | head -1)" "$tmp"
+dpkg-deb -x "$(find "${GW_LAB_CACHE:-/var/cache/groundwork-lab}/apt-hostroles" -name 'busybox-static_*.deb' | head -1)" "$tmp"
 python3 "$ROOT/tests/helpers/oci-image.py" "$tmp/bin/busybox" groundwork.test/busybox:1 "$WORK/busybox.tar"
 for h in cp1 w1; do
   labssh "$h" -- systemctl is-active containerd >/dev/null || fail "$h: containerd not active"
@@ -68,12 +69,13 @@ for h in cp1 w1; do
   say "$h: containerd $(labssh "$h" -- containerd --version | awk '{print $3}') ran a container: $out"
 done
 # config as rendered: cgroupfs + restrict_oom_score_adj in the lab, from inventory variables
-labssh cp1 -- grep -q 'restrict_oom_score_adj = true' /etc/containerd/config.toml || fail "restrict_oom_score_adj"
-labssh cp1 -- grep -q 'SystemdCgroup = false' /etc/containerd/config.toml || fail "SystemdCgroup"
+# (one quoted string: ssh joins its arguments into one remote command line)
+labssh cp1 -- "grep -qx 'restrict_oom_score_adj = true' /etc/containerd/config.toml" || fail "restrict_oom_score_adj"
+labssh cp1 -- "grep -qx 'SystemdCgroup = false' /etc/containerd/config.toml" || fail "SystemdCgroup"
 
 # haproxy listens on every node and forwards to the control planes
 for h in cp1 cp2 w1; do
-  labssh "$h" -- ss -Htln 'sport = :8443' | grep -q '127.0.0.1:8443' || fail "$h: haproxy not on 127.0.0.1:8443"
+  labssh "$h" -- "ss -Htln 'sport = :8443'" | grep -q '127.0.0.1:8443' || fail "$h: haproxy not on 127.0.0.1:8443"
 done
 CP1_IP=$(labssh cp1 -- hostname -I | awk '{print $1}')
 labssh cp1 -- systemd-run --unit gw-fake-apiserver --quiet python3 -m http.server --bind "$CP1_IP" 6443
@@ -84,5 +86,11 @@ for _ in $(seq 1 30); do
 done
 [ -n "$ok" ] || fail "w1: localhost:8443 did not reach the listener on cp1:6443"
 say "haproxy: 127.0.0.1:8443 on cp1, cp2, w1; w1 -> localhost:8443 -> cp1:6443 answered 200"
+
+# bridge CNI: the node's config, run through the real plugins for a test network namespace
+cni_out=$(labssh w1 -- bash -s < "$HERE/cni-check.sh") || fail "w1: bridge CNI ADD/DEL: $cni_out"
+case "$cni_out" in 10.244.2.*/24*) ;; *) fail "w1: CNI address '$cni_out' not in w1's 10.244.2.0/24" ;; esac
+labssh w1 -- "ip route show 10.244.0.0/24" | grep -q "via $CP1_IP" || fail "w1: no route to cp1's pod subnet"
+say "bridge CNI on w1: $cni_out; route 10.244.0.0/24 via cp1 ($CP1_IP)"
 
 say "PASS in $((SECONDS - t0))s (first run ${run1}s, no-op run ${run2}s)"
