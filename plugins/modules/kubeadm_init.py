@@ -15,7 +15,7 @@ description:
     C(kubeadm init --config) on a node that is not initialised yet.
   - A node is initialised when C(admin.conf) exists in O(kubeconfig_dir) B(and) C(kube-apiserver.yaml) exists in
     O(manifest_dir). C(admin.conf) alone is not enough, because the PKI role writes it before kubeadm runs.
-  - On an initialised node nothing runs and the module reports RV(changed=false); when the configuration given differs
+  - On an initialised node nothing runs and the module reports C(changed=false); when the configuration given differs
     from the one the node was initialised with, RV(config_drift) is true (kubeadm init does not reconfigure a running
     cluster, that is an upgrade).
   - kubeadm's output is returned with bootstrap token secrets replaced by C(<redacted>).

@@ -10,6 +10,8 @@ LAB=$ROOT/tests/lab/lab
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.collections}
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_CONFIG=$ROOT/ansible.cfg
 HTTP_PORT=${GW_KUBEADM_HTTP_PORT:-18080}
+# The machine runs several labs at once: give hosts time to boot.
+export GW_LAB_BOOT_TIMEOUT=${GW_LAB_BOOT_TIMEOUT:-240}
 APT_CACHE=${GW_KUBEADM_APT_CACHE:-/var/cache/groundwork-lab/apt-kubeadm}
 # Packages the host roles install (prerequisites, container_runtime, api_endpoint).
 APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates"
@@ -45,7 +47,7 @@ build_apt_repo() {
 build_wheels() {
   mkdir -p "$WORK/www/wheels" "$APT_CACHE/../wheels-kubeadm"
   local c=$APT_CACHE/../wheels-kubeadm
-  ls "$c"/cryptography-*.whl >/dev/null 2>&1 || pip download -q --only-binary=:all: --python-version 3.11 \
+  { ls "$c"/cryptography-*.whl && ls "$c"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 || pip download -q --only-binary=:all: --python-version 3.11 \
     --platform manylinux2014_x86_64 -d "$c" "cryptography>=42,<44" "pyyaml" >/dev/null
   cp "$c"/*.whl "$WORK/www/wheels/"
 }
@@ -156,6 +158,8 @@ failed_sum() { awk '/ failed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^(failed|un
 
 # Python libraries the PKI modules need (see build_wheels), on every host of the lab.
 prepare_python() {
+  local wheels
+  wheels=$(cd "$WORK/www/wheels" && printf '%s ' ./*.whl)
   cat > "$WORK/prepare.yml" <<EOF
 - name: Lab - Python libraries for the PKI modules (not on Debian 12 in the needed version)
   hosts: all
@@ -164,8 +168,8 @@ prepare_python() {
     - name: Install the wheels
       ansible.builtin.shell: |
         set -e
-        cd /tmp && for w in $(cd "$WORK/www/wheels" && ls -- *.whl); do
-          python3 -c "import urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/\$0', '/tmp/\$0')" "\$w"
+        cd /tmp && for w in $wheels; do
+          python3 -c "import sys, urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/' + sys.argv[1], '/tmp/' + sys.argv[1])" "\$w"
           python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
         done
       args:
