@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Runs on a lab host (bash -s): ADD the node's bridge CNI config for a fresh network namespace
 # through the real plugins, ping the gateway from inside, then DEL. Prints "ADDRESS ping-ok".
 set -euo pipefail
