@@ -6,7 +6,9 @@ import base64
 import datetime
 import json
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 import yaml
@@ -317,18 +319,24 @@ def test_unwritable_path_clear_error_nothing_written(tmp_path):
 
 def test_readonly_dir_refused_before_any_write(tmp_path):
     ro = tmp_path / "ro"
-    (ro / "etcd").mkdir(parents=True)
     ro_etcd = ro / "etcd"
-    os.chmod(str(ro_etcd), 0o555)
-    params = dict(LAB, pki_dir=str(ro), profile="both")
-    plan = _pki.plan_cluster_pki(params, now=NOW)
+    ro_etcd.mkdir(parents=True)
+    plan = _pki.plan_cluster_pki(dict(LAB, pki_dir=str(ro), profile="both"), now=NOW)
+    # root ignores modes: make the directory immutable instead (also refused to root)
+    locked = subprocess.run(["chattr", "+i", str(ro_etcd)], capture_output=True, check=False).returncode == 0 \
+        if os.geteuid() == 0 and shutil.which("chattr") else False
+    if not locked:
+        os.chmod(str(ro_etcd), 0o555)
     try:
         if os.access(str(ro_etcd), os.W_OK):
-            pytest.skip("running as a user that ignores directory permissions on this file system")
-        with pytest.raises(GroundworkError, match="is not writable"):
+            pytest.skip("cannot make a directory unwritable here")
+        with pytest.raises(GroundworkError, match="directory %s is not writable" % ro_etcd):
             _pki.apply_writes(plan.writes)
-        assert sorted(p.name for p in ro.iterdir()) == ["etcd"]
+        assert sorted(p.name for p in ro.iterdir()) == ["etcd"]  # ca.crt etc. were not written either
+        assert list(ro_etcd.iterdir()) == []
     finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(ro_etcd)], check=True)
         os.chmod(str(ro_etcd), 0o755)
 
 
