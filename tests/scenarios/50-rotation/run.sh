@@ -74,6 +74,7 @@ pki_validity_days: 2
 groundwork_extra_groups: [lab]
 etcd_binary_source: tarball
 etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
+etcd_tarball_sha256: $(sha256sum "$WORK/etcd-v3.4-linux-amd64.tar.gz" | cut -d" " -f1)
 control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, rotateCertificates: true}
 # The controller-manager and scheduler doubles serve plain-HTTP health (the real ones serve HTTPS).
 cert_rotation_health_checks:
