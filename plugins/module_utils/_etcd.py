@@ -452,7 +452,8 @@ class Etcd:
                 raise GroundworkError("learner %s is not a member any more" % id_hex(member_id))
             if "not a learner" in err or "is not a learner" in err:
                 return False  # promoted meanwhile
-            if "in sync with leader" not in err and "not ready" not in err:
+            # "rpc not supported for learner": the client picked the learner's own endpoint
+            if not any(s in err for s in ("in sync with leader", "not ready", "not supported for learner")):
                 raise ToolError("member promote %s failed: %s" % (id_hex(member_id), err.strip()[-500:]),
                                 rc=rc, stdout=out, stderr=err)
             if clock() >= deadline:
