@@ -123,6 +123,8 @@ write_vars() {
   local base="http://$CTL_IP:$HTTP_PORT"
   cat > "$WORK/vars.yml" <<EOF
 groundwork_cluster_name: groundwork-lab
+# The lab inventory puts every host in its own group "lab".
+groundwork_extra_groups: [lab]
 groundwork_apt_repo_url: "$base/apt"
 # Kubernetes binaries: the doubles, installed where the real ones go (no double-specific code in roles).
 kubernetes_binaries_source: url
@@ -135,6 +137,8 @@ container_runtime_systemd_cgroup: false
 container_runtime_restrict_oom_score_adj: true
 control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0}
 control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
+# No CNI images exist here: a plain bridge CNI.
+cni_plugin: bridge
 # No CoreDNS image exists here.
 control_plane_skip_phases: [addon/coredns]
 # Only net.* sysctls are writable in a lab host.
