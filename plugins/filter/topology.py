@@ -67,7 +67,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.groundwork.k8s.plugins.module_utils._topology import check, nth_subnet
+from ansible_collections.groundwork.k8s.plugins.module_utils._topology import check
 
 
 def topology(groups, hostvars):
@@ -78,16 +78,8 @@ def topology(groups, hostvars):
     return check(groups, hostvars)
 
 
-def node_subnet(network, prefix, index):
-    """The index-th /prefix subnet of network; see node_subnet.yml."""
-    try:
-        return nth_subnet(network, prefix, index)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("node_subnet: %s" % exc) from exc
-
-
 class FilterModule(object):
-    """Inventory topology checks and per-node address planning."""
+    """Inventory topology checks."""
 
     def filters(self):
-        return {"topology": topology, "node_subnet": node_subnet}
+        return {"topology": topology}

@@ -20,3 +20,11 @@ def test_filter_is_registered_and_returns_errors_and_plan():
 def test_filter_refuses_wrong_inputs(groups, hostvars):
     with pytest.raises(AnsibleFilterError, match="groups and hostvars"):
         FilterModule().filters()["topology"](groups, hostvars)
+
+
+def test_node_subnet_filter():
+    from ansible_collections.groundwork.k8s.plugins.filter.node_subnet import FilterModule as NodeSubnet
+    node_subnet = NodeSubnet().filters()["node_subnet"]
+    assert node_subnet("10.244.0.0/16", 24, 2) == "10.244.2.0/24"
+    with pytest.raises(AnsibleFilterError, match="out of range"):
+        node_subnet("10.244.0.0/16", 24, 256)
