@@ -44,7 +44,7 @@ INVENTORY_SCRIPT = '''#! /usr/bin/env python3
 import json
 import sys
 
-DATA = %s
+DATA = json.loads(%r)
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--host":
@@ -103,7 +103,7 @@ def write_private_data_dir(pdd, inventory, extravars, ssh_key=None, cmdline="", 
     os.makedirs(os.path.join(pdd, "env"), exist_ok=True)
     script = os.path.join(pdd, "inventory", "hosts")
     with open(script, "w", encoding="utf-8") as f:
-        f.write(INVENTORY_SCRIPT % json.dumps(inventory, indent=2, sort_keys=True))
+        f.write(INVENTORY_SCRIPT % json.dumps(inventory, sort_keys=True))
     os.chmod(script, stat.S_IRWXU)
     project = os.path.join(pdd, "project")
     env = {
@@ -161,7 +161,12 @@ def summarise(runner, seconds):
         if name == "playbook_on_stats":
             stats_event = {k: data.get(k) for k in ("ok", "changed", "failures", "dark", "skipped", "rescued",
                                                     "ignored", "processed")}
+    output = ""
+    if not counts.get("playbook_on_start"):
+        # the playbook never started (inventory, ssh-agent, syntax): keep what ansible said
+        output = "".join(e.get("stdout", "") + "\n" for e in runner.events if e.get("stdout"))[-3000:]
     return {
+        "output": output,
         "status": runner.status, "rc": runner.rc, "seconds": round(seconds, 1),
         "events": dict(counts), "runner_on_changed": changed, "failures": failures,
         "stats": runner.stats, "playbook_on_stats": stats_event, "tasks": tasks,

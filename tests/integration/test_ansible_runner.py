@@ -163,7 +163,10 @@ def test_configure_plans_templates_for_present_playbooks(tmp_path, project_dir):
     workflow_ready = all(n["template"] in present for n in DATA["workflow"]["nodes"])
     assert bool(plan["workflow_nodes"]) == workflow_ready
     if workflow_ready:
-        assert [n["identifier"] for n in plan["workflow_nodes"]] == ["install", "backup", "cert_report"]
+        assert [n["identifier"] for n in plan["workflow_nodes"]] == [n["identifier"] for n in DATA["workflow"]["nodes"]]
+        for node, nxt in zip(plan["workflow_nodes"], plan["workflow_nodes"][1:]):
+            assert node["related"]["success_nodes"] == [{"identifier": nxt["identifier"]}]
+            assert node["unified_job_template"]["type"] == "job_template"
     assert {s["unified_job_template"] for s in plan["schedules"]} == {
         DATA["job_templates"][s["template"]]["name"] for s in DATA["schedules"] if s["template"] in present}
 
@@ -186,8 +189,10 @@ def site_playbook():
     return "playbooks/site.yml" if not walk.missing else "playbooks/preflight.yml"
 
 
+# The order of the workflow: install, backup set-up (etcd.yml: timers, program, backup host), backup, report.
 LAB_JOBS = [
     ("site", "install"),
+    ("etcd", "backup set-up"),
     ("backup", "backup"),
     ("cert_report", "certificate report"),
 ]
@@ -222,7 +227,7 @@ def test_lab_job(tmp_path, key, label):
     assert summary["events"].get("runner_on_failed", 0) == 0
     hosts = set(summary["stats"]["processed"])
     assert hosts, "no host processed"
-    if key == "site":
+    if key in ("site", "etcd"):
         # converging again changes nothing (the second run of every playbook reports changed=0)
         again = run_in_lab(tmp_path, playbook, extravars, ident=key + "-again")
         record("lab %s again (%s)" % (label, playbook), again)
@@ -251,7 +256,7 @@ def test_inventory_script_is_what_ansible_reads(tmp_path):
     pdd = str(tmp_path)
     inventory = A.awx_inventory({"kube_control_plane": ["cp1"], "kube_node": ["w1"]},
                                 {"cp1": {"ansible_host": "127.0.0.2"}, "w1": {"ansible_host": "127.0.0.3"},
-                                 "spare": {}}, {"groundwork_cluster_name": "edge"})
+                                 "spare": {}}, {"groundwork_cluster_name": "edge", "flag": True, "none": None})
     A.write_private_data_dir(pdd, inventory, {"x": 1}, ssh_key="KEY", cmdline="-u root")
     out = subprocess.run([os.path.join(A.BIN, "ansible-inventory"), "-i", os.path.join(pdd, "inventory", "hosts"),
                           "--list"], capture_output=True, text=True, check=True, cwd=pdd).stdout
@@ -259,6 +264,7 @@ def test_inventory_script_is_what_ansible_reads(tmp_path):
     assert parsed["kube_control_plane"]["hosts"] == ["cp1"]
     assert parsed["_meta"]["hostvars"]["w1"]["ansible_host"] == "127.0.0.3"
     assert parsed["_meta"]["hostvars"]["cp1"]["groundwork_cluster_name"] == "edge"
+    assert parsed["_meta"]["hostvars"]["cp1"]["flag"] is True and parsed["_meta"]["hostvars"]["cp1"]["none"] is None
     assert "spare" in parsed["ungrouped"]["hosts"]
     assert oct(os.stat(os.path.join(pdd, "env", "ssh_key")).st_mode & 0o777) == "0o600"
     assert yaml.safe_load(open(os.path.join(pdd, "env", "extravars"), encoding="utf-8")) == {"x": 1}

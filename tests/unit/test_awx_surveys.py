@@ -111,7 +111,11 @@ def test_every_playbook_has_a_template():
 def test_workflow_and_schedules_refer_to_templates():
     keys = set(DATA["job_templates"])
     nodes = {n["identifier"]: n for n in DATA["workflow"]["nodes"]}
-    assert [n["template"] for n in DATA["workflow"]["nodes"]] == ["site", "backup", "cert_report"]
+    # install -> (backup set-up) -> backup -> certificate report
+    order = [n["template"] for n in DATA["workflow"]["nodes"]]
+    assert order[0] == "site" and order[-2:] == ["backup", "cert_report"]
+    for node, nxt in zip(DATA["workflow"]["nodes"], DATA["workflow"]["nodes"][1:]):
+        assert node["success"] == [nxt["identifier"]]
     for node in nodes.values():
         assert node["template"] in keys
         for nxt in node.get("success", []):

@@ -6,6 +6,7 @@
 # env/envvars, env/cmdline), run inside the lab's controller namespace over real SSH:
 #   install   playbooks/site.yml (its preflight part while an install role is missing), then again:
 #             changed=0
+#   set-up    playbooks/etcd.yml (backup program, key, timers, backup host), then again: changed=0
 #   backup    playbooks/backup.yml to the off-node backup host
 #   report    playbooks/cert_report.yml
 #   refusal   a dangerous playbook with a wrong groundwork_confirm fails on the check, nothing changes
@@ -26,8 +27,11 @@ cd "$ROOT" || exit 1
 log() { printf '[60-awx-runner] %s\n' "$*"; }
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-  if [ -n "${GW_AWX_KEEP_LAB:-}" ]; then log "lab $NAME kept (tests/lab/lab down --name $NAME)"; else lab_down; fi
-  rm -rf "$WORK"
+  if [ -n "${GW_AWX_KEEP_LAB:-}" ]; then
+    log "lab $NAME and $WORK kept (http server pid ${HTTP_PID:-none}); tests/lab/lab down --name $NAME"
+  else
+    lab_down; rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 T0=$SECONDS
@@ -36,7 +40,29 @@ if ! { build_apt_repo && build_wheels && stage_doubles; }; then log "FAIL: prepa
 lab_up cp1,bk1 || { log "FAIL: lab up"; exit 1; }
 write_groups cp1 "" none
 write_vars
-prepare_python || { log "FAIL: python libraries on the lab hosts"; tail -20 "$WORK/last.log"; exit 1; }
+# Python libraries the PKI modules need on the hosts (Debian 12's cryptography is too old):
+# the wheels 30-install's lib serves, unpacked into dist-packages. A lab quirk, not an AWX job.
+prepare_hosts() {
+  local wheels
+  wheels=$(cd "$WORK/www/wheels" && printf '%s ' -- *.whl)
+  cat > "$WORK/prepare-awx.yml" <<EOP
+- name: Lab - Python libraries for the PKI modules
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Install the wheels
+      ansible.builtin.shell: |
+        set -e
+        for w in ${wheels#-- }; do
+          python3 -c "import sys, urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/' + sys.argv[1], '/tmp/' + sys.argv[1])" "\$w"
+          python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
+        done
+      args:
+        creates: /usr/local/lib/python3.11/dist-packages/cryptography
+EOP
+  play "$WORK/prepare-awx.yml"
+}
+prepare_hosts || { log "FAIL: python libraries on the lab hosts"; tail -20 "$WORK/last.log"; exit 1; }
 log "lab up and prepared in $(( SECONDS - T0 ))s"
 
 # The AWX inventory: the lab's hosts in Groundwork's groups, the lab's variables as inventory
