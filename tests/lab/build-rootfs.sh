@@ -21,14 +21,20 @@ trap cleanup EXIT
 # In a private mount namespace: debootstrap mounts /proc and /sys in the target, and an
 # interrupted build must not leave those mounts on the machine.
 log=$tmp.log
-unshare -m --propagation private -- /bin/sh -ec '
+# Own process group (setsid), in the background: an interrupted build stops debootstrap at
+# once and removes its temp dir.
+setsid unshare -m --propagation private -- /bin/sh -ec '
   debootstrap --foreign --variant=minbase --include="$1" "$2" "$3" "$4"
   mkdir -p "$3/etc/dpkg/dpkg.cfg.d" "$3/usr/sbin"
   echo force-unsafe-io > "$3/etc/dpkg/dpkg.cfg.d/00-groundwork-lab-build"
   printf "#!/bin/sh\nexit 101\n" > "$3/usr/sbin/policy-rc.d"
   chmod 0755 "$3/usr/sbin/policy-rc.d"
   chroot "$3" /debootstrap/debootstrap --second-stage
-' sh "$INCLUDE" "$SUITE" "$tmp" "$MIRROR" > "$log" 2>&1 || { tail -20 "$log" >&2; exit 1; }
+' sh "$INCLUDE" "$SUITE" "$tmp" "$MIRROR" > "$log" 2>&1 &
+stage=$!
+trap 'kill -TERM -- -"$stage" 2>/dev/null; wait "$stage"; exit 143' TERM INT HUP
+wait "$stage" || { tail -20 "$log" >&2; exit 1; }
+trap - TERM INT HUP
 rm -f "$tmp/etc/dpkg/dpkg.cfg.d/00-groundwork-lab-build"
 
 # Every host makes its own identity: no machine-id, ssh host keys, hostname.
