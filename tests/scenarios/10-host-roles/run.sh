@@ -28,7 +28,15 @@ t0=$SECONDS
 
 "$ROOT/tests/helpers/lab-apt-repo.sh" build
 "$LAB" down --name "$NAME" >/dev/null 2>&1 || true
-"$LAB" up --name "$NAME" --hosts cp1,cp2,w1 | grep -E 'timing: total|inventory' || fail "lab up"
+# other labs on this machine share its limits (inotify instances): retry a busy machine a few times
+up=""
+for attempt in 1 2 3 4 5; do
+  if "$LAB" up --name "$NAME" --hosts cp1,cp2,w1 > "$WORK/lab-up.log" 2>&1; then up=1; break; fi
+  say "lab up attempt $attempt failed: $(grep -m1 -E '^lab: ' "$WORK/lab-up.log" || tail -1 "$WORK/lab-up.log")"
+  sleep 30
+done
+[ -n "$up" ] || fail "lab up"
+grep -E 'timing: total|inventory' "$WORK/lab-up.log"
 LAB_INV=$("$LAB" inventory --name "$NAME")
 CTL_IP=$(awk '/groundwork_lab_controller_ip:/ {print $2}' "$LAB_INV")
 REPO_PID=$("$ROOT/tests/helpers/lab-apt-repo.sh" serve "$NAME" "$CTL_IP")
