@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Snapshot save and restore: through the groundwork.k8s modules vs raw etcdctl/etcdutl.
 
@@ -73,8 +72,8 @@ def main():
         fill_s = time.monotonic() - t
         conn = c.conn()
         st = E.Etcd(**dict(conn)).endpoint_status()[0]
-        print("etcd %s, db %.1f MB (%d MB of values written in %.1f s)" % (st["version"], st["db_size"] / 1e6, a.mb,
-                                                                         fill_s))
+        print("etcd %s, db %.1f MB (%d MB of values written in %.1f s)"
+              % (st["version"], st["db_size"] / 1e6, a.mb, fill_s))
         ctl = conn["etcdctl"]
         tls = ["--endpoints=" + c.endpoints[0], "--cacert", c.pki["cacert"], "--cert", c.pki["cert"], "--key",
                c.pki["key"], "--command-timeout=600s"]

@@ -780,8 +780,8 @@ def plan_member(members, state, name=None, peer_urls=None, member_id=None, promo
             return "none", None
         voters = [m for m in members if not m["is_learner"]]
         if not found["is_learner"] and len(voters) == 1:
-            raise GroundworkError("refusing to remove %s: it is the last voting member" % (found["name"] or
-                                                                                             found["id_hex"]))
+            who = found["name"] or found["id_hex"]
+            raise GroundworkError("refusing to remove %s: it is the last voting member" % who)
         return "remove", found
     if not peer_urls:
         raise GroundworkError("peer_urls is required for state=present")

@@ -69,8 +69,8 @@ def _openssl(args, key_file, src, dst):
         "-pass", "file:%s" % key_file, "-in", src, "-out", dst]
     proc = subprocess.run(argv, capture_output=True, env=dict(os.environ, LC_ALL="C"), check=False)
     if proc.returncode != 0:
-        raise GroundworkError("openssl %s failed: %s" % ("decrypt" if "-d" in args else "encrypt",
-                                                          proc.stderr.decode("utf-8", "replace").strip()[-300:]))
+        what = "decrypt" if "-d" in args else "encrypt"
+        raise GroundworkError("openssl %s failed: %s" % (what, proc.stderr.decode("utf-8", "replace").strip()[-300:]))
 
 
 def build_tar(tar_path, snapshot, metadata, extra_paths):

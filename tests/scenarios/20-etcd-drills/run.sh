@@ -18,7 +18,7 @@ LAB=$ROOT/tests/lab/lab
 NAME=${GW_LAB_NAME:-etcd}
 VERSIONS=${GW_ETCD_VERSIONS:-3.4 3.5}
 N=300 M=40
-cd "$ROOT"
+cd "$ROOT" || exit 1
 [ -x "$ROOT/.venv/bin/ansible-playbook" ] && export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.collections}
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_CONFIG=$ROOT/ansible.cfg
@@ -157,23 +157,23 @@ EOF
   play playbooks/backup.yml || { fail "$v: backup.yml"; echo "$OUT" | tail -30; }
   play playbooks/backup.yml -e etcd_backup_remote_reserve_bytes=1000000000000000 \
     && fail "$v: backup to a full backup host accepted" \
-    || grep -q "disk full" <<<"$OUT" || fail "$v: full backup host refused without a clear error"
+    || grep -q "disk full" <<<"$OUT" || { fail "$v: full backup host refused without a clear error"; grep -m3 "msg" <<<"$OUT"; }
   put_keys e1 /drill/m/ $M
   [ "$(count_keys e1 /drill/)" = $((N + M)) ] || fail "$v: expected $((N + M)) keys before the loss"
   play playbooks/restore.yml && fail "$v: restore without confirmation accepted"
   grep -q "groundwork_confirm=restore" <<<"$OUT" || fail "$v: no clear refusal without confirmation"
   play playbooks/restore.yml -e groundwork_confirm=restore && fail "$v: restore of a healthy cluster accepted"
   grep -q "healthy and have quorum" <<<"$OUT" || fail "$v: no clear refusal of a healthy cluster"
-  ssh_host e1 -- "f=\$(ls /var/backups/groundwork/etcd/snapshots/*.db | tail -1); head -c \$(( \$(stat -c %s \$f) - 16 )) \$f > /root/trunc.db"
+  ssh_host e1 -- "f=\$(ls /var/backups/groundwork/etcd/snapshots/*.db | tail -1); head -c \$(( \$(stat -c %s \$f) - 16 )) \$f > /root/trunc.db; cp \$f.json /root/trunc.db.json"
   play playbooks/restore.yml -e groundwork_confirm=restore -e etcd_restore_force=true -e etcd_restore_snapshot=/root/trunc.db \
     && fail "$v: truncated snapshot accepted"
-  grep -q "truncated" <<<"$OUT" || fail "$v: truncated snapshot refused without a clear error"
+  grep -Eq "truncated|damaged|corrupt" <<<"$OUT" || { fail "$v: truncated snapshot refused without a clear error"; grep -m3 "msg" <<<"$OUT"; }
   [ "$(ssh_host e1 -- systemctl is-active etcd)" = active ] || fail "$v: etcd stopped by a refused restore"
   for h in e1 e2 e3; do ssh_host "$h" -- "systemctl kill -s KILL etcd; systemctl stop etcd; rm -rf /var/lib/etcd/member"; done
   if play playbooks/restore.yml -e groundwork_confirm=restore; then
     local n m
     n=$(count_keys e2 /drill/n/); m=$(count_keys e2 /drill/m/)
-    [ "$n" = $N ] && [ "$m" = 0 ] || fail "$v: after restore $n N-keys (want $N), $m M-keys (want 0)"
+    if [ "$n" != $N ] || [ "$m" != 0 ]; then fail "$v: after restore $n N-keys (want $N), $m M-keys (want 0)"; fi
     members=$(ssh_host e3 -- "$ETCDCTL --endpoints=\$(cat /etc/groundwork/endpoints) endpoint health" 2>&1 | grep -c "is healthy")
     [ "$members" = 3 ] || fail "$v: $members healthy members after restore"
     log "$v drill 1: $n of $N keys back, $m of the $M later keys (expected 0), $members healthy members"
@@ -185,7 +185,7 @@ EOF
   # ---- drill 2: one member lost while writes continue
   t=$SECONDS
   ssh_host e1 -- "rm -f /root/writer.*; nohup sh -c 'i=0; while [ ! -e /root/writer.stop ]; do
-      if $ETCDCTL --endpoints=\$(cat /etc/groundwork/endpoints | cut -d, -f1,2) --command-timeout=5s put /drill/w/\$i x >/dev/null 2>>/root/writer.err; then echo ok >> /root/writer.log; else echo FAIL >> /root/writer.log; fi
+      r=FAIL; for t in 1 2 3; do if $ETCDCTL --endpoints=\$(cat /etc/groundwork/endpoints | cut -d, -f1,2) --command-timeout=5s put /drill/w/\$i x >/dev/null 2>>/root/writer.err; then r=ok; break; fi; sleep 1; done; echo \$r >> /root/writer.log
       i=\$((i+1)); sleep 0.2; done' >/dev/null 2>&1 &"
   sleep 2
   ssh_host e3 -- "systemctl kill -s KILL etcd; systemctl stop etcd; rm -rf /var/lib/etcd/member"
@@ -219,7 +219,7 @@ EOF
   ssh_host bk -- "head -c 8 \$(ls /var/backups/groundwork/etcd/drill/*.tar.enc | tail -1)" | grep -q Salted__ \
     || fail "$v: the off-node bundle is not openssl-encrypted"
   ssh_host e1 -- "! grep -a -q 'drill/n/' /var/backups/groundwork/etcd/bundles/*.tar.enc" || fail "$v: plaintext keys visible in a bundle"
-  ssh_host e1 -- "b=\$(ls /var/backups/groundwork/etcd/bundles/*.tar.enc | tail -1); rm -rf /root/open; /usr/local/sbin/groundwork-etcd-backup open --bundle \$b --out /root/open >/dev/null \
+  ssh_host e1 -- "b=\$(ls /var/backups/groundwork/etcd/bundles/*.tar.enc | tail -1); rm -rf /root/open; python3 /usr/local/sbin/groundwork-etcd-backup open --bundle \$b --out /root/open >/dev/null \
     && test -s /root/open/snapshot.db && test -s /root/open/files/etc/kubernetes/pki/etcd/ca.crt" || fail "$v: latest bundle does not open with the key"
   log "$v timer: $runs backups by the timer, $remote bundles kept off-node (encrypted, openable)"
   mark "$v timer" "$t"
