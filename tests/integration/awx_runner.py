@@ -144,20 +144,25 @@ def write_private_data_dir(pdd, inventory, extravars, ssh_key=None, cmdline="", 
 def summarise(runner, seconds):
     """Counts of job events, changed results, failures and the playbook_on_stats data."""
     counts = collections.Counter()
-    changed, failures, stats_event, tasks = 0, [], None, []
+    changed, censored, failures, stats_event, tasks, changed_tasks = 0, 0, [], None, [], []
     for event in runner.events:
         name = event.get("event")
         counts[name] += 1
         data = event.get("event_data") or {}
         if name == "playbook_on_task_start":
             tasks.append(data.get("task"))
+        if name == "runner_on_ok" and "censored" in (data.get("res") or {}):
+            # no_log: the event hides the whole result, "changed" included (AWX shows such a
+            # task as ok; only playbook_on_stats counts it as changed)
+            censored += 1
         if name == "runner_on_ok" and (data.get("res") or {}).get("changed"):
             # ansible-runner has no separate "changed" event: AWX reads res.changed
             changed += 1
+            changed_tasks.append("%s: %s" % (data.get("host"), data.get("task")))
         if name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             res = data.get("res") or {}
             failures.append({"event": name, "host": data.get("host"), "task": data.get("task"),
-                             "msg": str(res.get("msg", ""))[:400]})
+                             "msg": str(res.get("msg", ""))[:400], "stderr": str(res.get("stderr", ""))[-400:]})
         if name == "playbook_on_stats":
             stats_event = {k: data.get(k) for k in ("ok", "changed", "failures", "dark", "skipped", "rescued",
                                                     "ignored", "processed")}
@@ -168,8 +173,8 @@ def summarise(runner, seconds):
     return {
         "output": output,
         "status": runner.status, "rc": runner.rc, "seconds": round(seconds, 1),
-        "events": dict(counts), "runner_on_changed": changed, "failures": failures,
-        "stats": runner.stats, "playbook_on_stats": stats_event, "tasks": tasks,
+        "events": dict(counts), "runner_on_changed": changed, "censored_ok": censored, "failures": failures,
+        "stats": runner.stats, "playbook_on_stats": stats_event, "tasks": tasks, "changed_tasks": changed_tasks,
     }
 
 
