@@ -23,6 +23,7 @@ trap cleanup EXIT
 log=$tmp.log
 # Own process group (setsid), in the background: an interrupted build stops debootstrap at
 # once and removes its temp dir.
+# shellcheck disable=SC2016  # the script's $1..$4 expand in the inner sh
 setsid unshare -m --propagation private -- /bin/sh -ec '
   debootstrap --foreign --variant=minbase --include="$1" "$2" "$3" "$4"
   mkdir -p "$3/etc/dpkg/dpkg.cfg.d" "$3/usr/sbin"
