@@ -19,6 +19,7 @@ LAB="$ROOT/tests/lab/lab"
 WORK=${GW_AIRGAP_WORK:-/var/tmp/groundwork-airgap}
 ART="$ROOT/tests/lab/artifacts"
 PY=$ROOT/.venv/bin/python
+export GW_AIRGAP_WORK=$WORK
 mkdir -p "$WORK"
 T0=$SECONDS
 say() { printf '\n[40-airgap %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
@@ -84,7 +85,9 @@ probe=$(ip netns exec "$NAME-ctl" iptables -L OUTPUT -v -n -x | awk '$3 == "GW_E
 for ns in "${NS[@]}"; do ip netns exec "$ns" iptables -Z OUTPUT; done
 echo "egress counter proven: probe to 192.0.2.1 counted $probe packet(s); counters reset"
 
-# Scenario groups and variables on top of the lab inventory.
+# Scenario groups and variables on top of the lab inventory. The controller resolves no lab
+# names (it uses the machine's /etc/hosts), so the mirror is given by address.
+MIRROR_IP=$(awk '/^        mirror:/ { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV")
 cat > "$WORK/site.yml" <<YML
 all:
   children:
@@ -93,9 +96,9 @@ all:
   vars:
     groundwork_kubernetes_version: v1.35.0
     groundwork_artifact_manifest: $ART/manifest.yml
-    groundwork_mirror_url: http://mirror:8080
-    groundwork_registry_mirror: mirror:5000
-    groundwork_apt_repo_url: http://mirror:8080/apt
+    groundwork_mirror_url: http://$MIRROR_IP:8080
+    groundwork_registry_mirror: $MIRROR_IP:5000
+    groundwork_apt_repo_url: http://$MIRROR_IP:8080/apt
     mirror_serve_bundle_tarball: $WORK/groundwork-bundle.tar
     mirror_serve_signing_pubkey: $WORK/bundle-signing.key.pub
 YML
