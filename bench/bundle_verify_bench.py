@@ -61,7 +61,7 @@ def main():
         make_bundle(bundle)
     with open(os.path.join(bundle, A.SUMS_FILE)) as f:
         rows = A.parse_sums(f.read())
-    total = sum(os.path.getsize(os.path.join(bundle, p)) for _, p in rows)
+    total = sum(os.path.getsize(os.path.join(bundle, row[1])) for row in rows)
 
     def sha256sum():
         subprocess.run(["sha256sum", "--quiet", "--strict", "-c", A.SUMS_FILE], cwd=bundle, check=True,
@@ -76,16 +76,16 @@ def main():
 
     cases = [("sha256sum -c", sha256sum), ("groundwork, 1 thread", ours(1)),
              ("groundwork, %d threads" % min(8, (os.cpu_count() or 2) * 2), ours())]
-    for _, fn in cases:  # warm the page cache, check everything verifies
+    for name, fn in cases:  # warm the page cache, check everything verifies
         fn()
-    times = {name: [] for name, _ in cases}
+    times = {name: [] for name, fn in cases}
     for r in range(args.rounds):
         order = cases if r % 2 == 0 else list(reversed(cases))
         for name, fn in order:
             times[name].append(timed(fn))
     base = statistics.median(times["sha256sum -c"])
     print("bundle %s: %d files, %.1f MiB, %d rounds, cpus %d" % (bundle, len(rows), total / 2**20, args.rounds, os.cpu_count() or 0))
-    for name, _ in cases:
+    for name in times:
         med = statistics.median(times[name])
         print("  %-24s median %7.3f s  %8.1f MiB/s  ratio to sha256sum %.2fx" % (name, med, total / 2**20 / med, base / med))
     if tmp:

@@ -131,6 +131,8 @@ grep -o 'installed on w1: [^"]*' "$WORK/install1.log" | head -1
 echo "install: first ${I1}s, second ${I2}s (changed=0)"
 
 say "6. tampered file and missing image stop preflight with their names"
+# The $(...) below is expanded on the mirror host, not here.
+# shellcheck disable=SC2016
 "$LAB" ssh --name "$NAME" mirror -- sh -c 'f=$(readlink -f /srv/groundwork/bundle)/files/runc/*/amd64/runc.amd64; printf X | dd of=$f bs=1 seek=4096 conv=notrunc status=none'
 "$LAB" ssh --name "$NAME" mirror -- rm -rf /var/lib/docker-registry/docker/registry/v2/repositories/library/busybox
 if ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" tests/scenarios/40-airgap/preflight.yml > "$WORK/tamper.log" 2>&1; then
