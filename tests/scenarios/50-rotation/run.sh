@@ -142,24 +142,29 @@ gate() {
 
 ca() {
   local t=$SECONDS h rc
-  for c in ca.crt etcd/ca.crt front-proxy-ca.crt; do ssh_host cp1 -- cat "$PKI/$c" > "$WORK/old-$(basename "$(dirname "$c")")-$(basename "$c")"; done
+  ssh_host cp1 -- cat $PKI/ca.crt > "$WORK/old-pki-ca.crt"
+  ssh_host cp1 -- cat $PKI/etcd/ca.crt > "$WORK/old-etcd-ca.crt"
+  ssh_host cp1 -- cat $PKI/front-proxy-ca.crt > "$WORK/old-pki-front-proxy-ca.crt"
+  for c in old-pki-ca.crt old-etcd-ca.crt old-pki-front-proxy-ca.crt; do
+    grep -q BEGIN "$WORK/$c" || fail "could not read $c"
+  done
   local C=(-e groundwork_confirm=rotate_ca -e rotate_ca_sa_grace_seconds=0)
   play playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=1 || { fail "CA phase 1"; grep -A30 'fatal:' "$WORK/last.log" | head -50; return 1; }
   mark "CA phase 1" "$t"; t=$SECONDS
-  check "phase 1: cp3 ca.crt holds 2 CAs" [ "$(ssh_host cp3 -- grep -c 'BEGIN CERT' $PKI/ca.crt)" = 2 ]
+  check "phase 1: cp3 ca.crt holds 2 CAs" [ "$(ssh_host cp3 -- grep -c BEGIN.CERT $PKI/ca.crt)" = 2 ]
   block_etcd cp2
   play playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=2 -e cert_rotation_health_retries=5; rc=$?
   unblock_etcd cp2
   mark "CA phase 2 (interrupted at cp2)" "$t"; t=$SECONDS
   check "phase 2 interrupted" [ "$rc" -ne 0 ]
-  check "cp3 still in phase trusted" ssh_host cp3 -- grep -q '"phase": "trusted"' $PKI/.rotation/state.json
+  check "cp3 still in phase trusted" ssh_host cp3 -- grep -q phase....trusted $PKI/.rotation/state.json
   play playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=2 || { fail "CA phase 2 resume"; grep -A30 'fatal:' "$WORK/last.log" | head -50; return 1; }
   mark "CA phase 2 resumed" "$t"; t=$SECONDS
   check "resume said so" grep -q 'resuming' "$WORK/last.log"
   play playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "CA phase 3"; grep -A30 'fatal:' "$WORK/last.log" | head -50; return 1; }
   mark "CA phase 3" "$t"
   for h in cp1 cp2 cp3 w1; do
-    [ "$(ssh_host $h -- grep -c 'BEGIN CERT' $PKI/ca.crt)" = 1 ] || fail "$h ca.crt still a bundle"
+    [ "$(ssh_host $h -- grep -c BEGIN.CERT $PKI/ca.crt)" = 1 ] || fail "$h ca.crt still a bundle"
     ssh_host $h -- cat $PKI/ca.crt > "$WORK/new-ca.crt"
     cmp -s "$WORK/new-ca.crt" "$WORK/old-pki-ca.crt" && fail "$h still has the old CA"
   done
@@ -169,6 +174,8 @@ ca() {
       set -- $pair
       ssh_host $h -- cat "$PKI/$1" > "$WORK/leaf.pem"
       openssl verify -CAfile "$WORK/$2" "$WORK/leaf.pem" >/dev/null 2>&1 && fail "$h $1 verifies against the old CA"
+      ssh_host $h -- cat "$PKI/$(dirname "$1")/$( [ "$1" = front-proxy-client.crt ] && echo front-proxy-ca.crt || echo ca.crt)" > "$WORK/cur-ca.pem"
+      openssl verify -CAfile "$WORK/cur-ca.pem" "$WORK/leaf.pem" >/dev/null 2>&1 || fail "$h $1 does not verify against the new CA"
     done
   done
   check "nothing on cp1-3/w1 trusts or is signed by the old CAs" true
