@@ -229,7 +229,7 @@ def test_lab_job(tmp_path, key, label):
     assert summary["events"].get("runner_on_failed", 0) == 0
     hosts = set(summary["stats"]["processed"])
     assert hosts, "no host processed"
-    if key in ("site", "etcd"):
+    if key in ("site", "etcd") and os.environ.get("GW_AWX_RERUN", "1") != "0":
         # converging again changes nothing (the second run of every playbook reports changed=0)
         again = run_in_lab(tmp_path, playbook, extravars, ident=key + "-again")
         record("lab %s again (%s)" % (label, playbook), again)

@@ -14,7 +14,9 @@
 # playbook_on_stats and prints the counts and run times of each job.
 # The lab's software comes the way 30-install serves it (tests/scenarios/30-install/lib.sh:
 # site APT repository, kubeadm/kubelet/kubectl doubles, the lab's quirk variables).
-# Env: GW_LAB_NAME (default awx), GW_AWX_KEEP_LAB=1 keeps the lab up afterwards.
+# Hosts: cp1 (control plane), e1 (external etcd, a real etcd 3.4), bk1 (off-node backup host).
+# Env: GW_LAB_NAME (default awx), GW_AWX_KEEP_LAB=1 keeps the lab up afterwards,
+# GW_AWX_RERUN=0 skips the second (changed=0) run of site.yml and etcd.yml.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -37,9 +39,24 @@ trap cleanup EXIT
 T0=$SECONDS
 
 if ! { build_apt_repo && build_wheels && stage_doubles; }; then log "FAIL: preparing the site files"; exit 1; fi
-lab_up cp1,bk1 || { log "FAIL: lab up"; exit 1; }
-write_groups cp1 "" none
+# A real etcd member (external etcd on e1, from Debian's etcd 3.4 packed as the upstream tarball):
+# the control plane's stacked etcd would be the kubelet double, and a backup must snapshot a real one.
+mkdir -p "$WORK/etcd-v3.4-linux-amd64"
+cp /usr/bin/etcd /usr/bin/etcdctl "$WORK/etcd-v3.4-linux-amd64/"
+tar -C "$WORK" -czf "$WORK/etcd-v3.4-linux-amd64.tar.gz" etcd-v3.4-linux-amd64
+ETCD_SHA=$(sha256sum "$WORK/etcd-v3.4-linux-amd64.tar.gz" | cut -d' ' -f1)
+lab_up cp1,e1,bk1 || { log "FAIL: lab up"; exit 1; }
+write_groups cp1 "" none e1
 write_vars
+cat >> "$WORK/vars.yml" <<EOV
+etcd_binary_source: tarball
+etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
+etcd_tarball_sha256: $ETCD_SHA
+etcd_allow_single_member: true
+# the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
+etcd_limit_nofile: 16384
+groundwork_cluster_name: awx
+EOV
 # Python libraries the PKI modules need on the hosts (Debian 12's cryptography is too old):
 # the wheels 30-install's lib serves, unpacked into dist-packages. A lab quirk, not an AWX job.
 prepare_hosts() {
@@ -68,7 +85,7 @@ log "lab up and prepared in $(( SECONDS - T0 ))s"
 # The AWX inventory: the lab's hosts in Groundwork's groups, the lab's variables as inventory
 # variables. The backup key comes as the "Groundwork secrets" credential injects it: an extra var.
 export GW_AWX_LAB=$NAME
-export GW_AWX_LAB_GROUPS="kube_control_plane=cp1;kube_node=;backup=bk1"
+export GW_AWX_LAB_GROUPS="kube_control_plane=cp1;kube_node=;etcd=e1;backup=bk1"
 GW_AWX_LAB_VARS=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$WORK/vars.yml")
 export GW_AWX_LAB_VARS
 export GW_AWX_LAB_EXTRAVARS='{"groundwork_backup_encryption_key": "lab-only-awx-backup-key-0123456789"}'
