@@ -62,9 +62,8 @@ def test_cert_renewal_twice_and_check_mode():
         r = _run(work, args, check=True)
         assert r["changed"] and len(r["renewed"]) == 4 and r["backup_dir"] is None
         assert _tree(pki) == tree and not os.path.exists(args["backup_root"])
-        assert set(r["diff"]["after"]) == {os.path.join(pki, p) for p in ("etcd/server.crt", "etcd/peer.crt",
-                                                                              "etcd/healthcheck-client.crt",
-                                                                              "apiserver-etcd-client.crt")}
+        renewed = ("etcd/server.crt", "etcd/peer.crt", "etcd/healthcheck-client.crt", "apiserver-etcd-client.crt")
+        assert set(r["diff"]["after"]) == {os.path.join(pki, p) for p in renewed}
         r = _run(work, args)
         assert r["changed"] and r["restart"] == ["etcd", "kube-apiserver"]
         for name, text in before.items():

@@ -12,6 +12,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
+# shellcheck disable=SC2034  # NAME is read by lib.sh
 NAME=${GW_LAB_NAME:-rotate}
 WORK=$(mktemp -d /tmp/gw-rotation.XXXXXX)
 # shellcheck source=tests/scenarios/30-install/lib.sh
@@ -45,7 +46,7 @@ etcd_tarball() {
 
 # lib.sh's prepare_python puts one wheel name per line into its YAML and fetches $0 (the shell's name): ours.
 prepare_python() {
-  local wheels; wheels=$(cd "$WORK/www/wheels" && ls -- *.whl | tr '\n' ' ')
+  local wheels; wheels=$(find "$WORK/www/wheels" -name '*.whl' -printf '%f ')
   cat > "$WORK/prepare.yml" <<EOP
 - name: Lab - Python libraries for the PKI modules (not on Debian 12 in the needed version)
   hosts: all
@@ -171,6 +172,7 @@ ca() {
   for h in cp1 cp2 cp3; do
     ssh_host $h -- cat $PKI/apiserver.crt $PKI/etcd/peer.crt $PKI/front-proxy-client.crt > "$WORK/leaves-$h.pem"
     for pair in "apiserver.crt old-pki-ca.crt" "etcd/peer.crt old-etcd-ca.crt" "front-proxy-client.crt old-pki-front-proxy-ca.crt"; do
+      # shellcheck disable=SC2086  # two words on purpose
       set -- $pair
       ssh_host $h -- cat "$PKI/$1" > "$WORK/leaf.pem"
       openssl verify -CAfile "$WORK/$2" "$WORK/leaf.pem" >/dev/null 2>&1 && fail "$h $1 verifies against the old CA"
