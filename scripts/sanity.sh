@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # ansible-test sanity needs the collection under .../ansible_collections/groundwork/k8s
 # as a real path: copy the tracked tree there and run it (no ignore files).
+# The copy lives outside the checkout (inside it, ansible-test would ask this repo's git for
+# files and find none) in a directory of its own per run, so parallel runs never collide.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Outside the checkout: inside it, ansible-test would ask this repo's git for files and find none.
-DEST="${GW_SANITY_DIR:-/tmp/groundwork-sanity-$(id -u)}/ansible_collections/groundwork/k8s"
-rm -rf "$DEST"; mkdir -p "$DEST"
+BASE=$(mktemp -d "${TMPDIR:-/tmp}/groundwork-sanity.XXXXXX")
+trap 'rm -rf "$BASE"' EXIT
+DEST="$BASE/ansible_collections/groundwork/k8s"
+mkdir -p "$DEST"
 cd "$ROOT"
 git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$DEST/"
 cd "$DEST"
-exec "$ROOT/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no "$@"
+"$ROOT/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no "$@" 2>&1 | grep -v -E "^WARNING: Location 'file:|^(Collecting|  Downloading|Processing|Looking in|Installing|Successfully installed)|━━"
