@@ -130,10 +130,14 @@ read -r c _ < <(recap "$WORK/install2.log")
 grep -o 'installed on w1: [^"]*' "$WORK/install1.log" | head -1
 echo "install: first ${I1}s, second ${I2}s (changed=0)"
 
+total=$(egress)
+[ "$total" = 0 ] || fail "$total packets to destinations outside the lab during serve + install"
+echo "zero egress so far: 0 packets to non-lab destinations over serve + install"
+
 say "6. tampered file and missing image stop preflight with their names"
-# The $(...) below is expanded on the mirror host, not here.
-# shellcheck disable=SC2016
-"$LAB" ssh --name "$NAME" mirror -- sh -c 'f=$(readlink -f /srv/groundwork/bundle)/files/runc/*/amd64/runc.amd64; printf X | dd of=$f bs=1 seek=4096 conv=notrunc status=none'
+RUNC_V=$(awk '/- name: runc/ { f = 1 } f && /version:/ { print $2; exit }' "$ART/manifest.yml")
+printf X | "$LAB" ssh --name "$NAME" mirror -- dd of="/srv/groundwork/bundle/files/runc/$RUNC_V/amd64/runc.amd64" \
+  bs=1 seek=4096 conv=notrunc status=none
 "$LAB" ssh --name "$NAME" mirror -- rm -rf /var/lib/docker-registry/docker/registry/v2/repositories/library/busybox
 if ctl ansible-playbook -i "$INV" -i "$WORK/site.yml" tests/scenarios/40-airgap/preflight.yml > "$WORK/tamper.log" 2>&1; then
   fail "preflight passed with a tampered runc and a missing image"
