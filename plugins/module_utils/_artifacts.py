@@ -307,8 +307,11 @@ def install_plan(entries):
 
 # --------------------------------------------------------------------------- verification
 def _result(kind, entry, status, detail=""):
-    return {"kind": kind, "name": entry["name"], "status": status, "detail": detail,
-            "arch": entry.get("arch"), "version": entry.get("version") or entry.get("tag")}
+    out = {"kind": kind, "name": entry["name"], "status": status, "detail": detail,
+           "arch": entry.get("arch"), "version": entry.get("version") or entry.get("tag")}
+    if kind == "image":
+        out.update(image=entry["image"], tag=entry["tag"], repository=registry_repo(entry))
+    return out
 
 
 def check_file_entry(entry, actual_sha, size=None):
