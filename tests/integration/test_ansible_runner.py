@@ -201,7 +201,9 @@ LAB_JOBS = [
 
 
 def run_in_lab(tmp_path, playbook, extravars, ident, group_vars=None):
-    groups = os.environ.get("GW_AWX_LAB_GROUPS", "kube_control_plane=cp1;kube_node=w1")
+    # GW_AWX_LAB_GROUPS_<JOB> overrides the groups for one job (e.g. the install without the etcd group)
+    groups = os.environ.get("GW_AWX_LAB_GROUPS_" + ident.split("-")[0].upper(),
+                            os.environ.get("GW_AWX_LAB_GROUPS", "kube_control_plane=cp1;kube_node=w1"))
     pdd = os.environ.get("GW_AWX_LAB_PDD") or str(tmp_path / "pdd")
     argv = [LAB_TOOL, "ctl", "--name", LAB, "--", sys.executable, os.path.join(HERE, "awx_runner.py"),
             "--pdd", pdd, "--reuse", "--playbook", playbook, "--lab-inventory", lab_inventory_path(),

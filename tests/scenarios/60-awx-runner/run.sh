@@ -86,6 +86,9 @@ log "lab up and prepared in $(( SECONDS - T0 ))s"
 # variables. The backup key comes as the "Groundwork secrets" credential injects it: an extra var.
 export GW_AWX_LAB=$NAME
 export GW_AWX_LAB_GROUPS="kube_control_plane=cp1;kube_node=;etcd=e1;backup=bk1"
+# preflight refuses a one-member external etcd (3, 5 or 7): the install runs stacked (cp1 alone),
+# the backup set-up, backup and report then use e1 as the etcd member.
+export GW_AWX_LAB_GROUPS_SITE="kube_control_plane=cp1;kube_node=;backup=bk1"
 GW_AWX_LAB_VARS=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$WORK/vars.yml")
 export GW_AWX_LAB_VARS
 export GW_AWX_LAB_EXTRAVARS='{"groundwork_backup_encryption_key": "lab-only-awx-backup-key-0123456789"}'
