@@ -162,7 +162,7 @@ def parse_snapshot_status(text):
 
 def parse_member_add(text):
     """`member add` -> {'id', 'id_hex', 'cluster_id_hex', 'env': {ETCD_NAME: ...}}."""
-    m = re.search(r"Member ([0-9a-f]+) added to cluster ([0-9a-f]+)", text)
+    m = re.search(r"Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)", text)  # IDs are space-padded to 16
     if not m:
         raise GroundworkError("unexpected member add output: %r" % text[:300])
     env = dict(re.findall(r'^(ETCD_[A-Z_]+)="(.*)"$', text, re.M))
