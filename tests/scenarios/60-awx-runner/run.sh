@@ -14,7 +14,7 @@
 # playbook_on_stats and prints the counts and run times of each job.
 # The lab's software comes the way 30-install serves it (tests/scenarios/30-install/lib.sh:
 # site APT repository, kubeadm/kubelet/kubectl doubles, the lab's quirk variables).
-# Hosts: cp1 (control plane), e1 (external etcd, a real etcd 3.4), bk1 (off-node backup host).
+# Hosts: cp1 (control plane), e1-e3 (external etcd, real etcd 3.4), bk1 (off-node backup host).
 # Env: GW_LAB_NAME (default awx), GW_AWX_KEEP_LAB=1 keeps the lab up afterwards,
 # GW_AWX_RERUN=0 skips the second (changed=0) run of site.yml and etcd.yml.
 set -uo pipefail
@@ -39,20 +39,19 @@ trap cleanup EXIT
 T0=$SECONDS
 
 if ! { build_apt_repo && build_wheels && stage_doubles; }; then log "FAIL: preparing the site files"; exit 1; fi
-# A real etcd member (external etcd on e1, from Debian's etcd 3.4 packed as the upstream tarball):
+# Real etcd members (external etcd on e1-e3, from Debian's etcd 3.4 packed as the upstream tarball):
 # the control plane's stacked etcd would be the kubelet double, and a backup must snapshot a real one.
 mkdir -p "$WORK/etcd-v3.4-linux-amd64"
 cp /usr/bin/etcd /usr/bin/etcdctl "$WORK/etcd-v3.4-linux-amd64/"
 tar -C "$WORK" -czf "$WORK/etcd-v3.4-linux-amd64.tar.gz" etcd-v3.4-linux-amd64
 ETCD_SHA=$(sha256sum "$WORK/etcd-v3.4-linux-amd64.tar.gz" | cut -d' ' -f1)
-lab_up cp1,e1,bk1 || { log "FAIL: lab up"; exit 1; }
-write_groups cp1 "" none e1
+lab_up cp1,e1,e2,e3,bk1 || { log "FAIL: lab up"; exit 1; }
+write_groups cp1 "" none e1,e2,e3
 write_vars
 cat >> "$WORK/vars.yml" <<EOV
 etcd_binary_source: tarball
 etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
 etcd_tarball_sha256: $ETCD_SHA
-etcd_allow_single_member: true
 # the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
 etcd_limit_nofile: 16384
 groundwork_cluster_name: awx
@@ -85,10 +84,8 @@ log "lab up and prepared in $(( SECONDS - T0 ))s"
 # The AWX inventory: the lab's hosts in Groundwork's groups, the lab's variables as inventory
 # variables. The backup key comes as the "Groundwork secrets" credential injects it: an extra var.
 export GW_AWX_LAB=$NAME
-export GW_AWX_LAB_GROUPS="kube_control_plane=cp1;kube_node=;etcd=e1;backup=bk1"
-# preflight refuses a one-member external etcd (3, 5 or 7): the install runs stacked (cp1 alone),
-# the backup set-up, backup and report then use e1 as the etcd member.
-export GW_AWX_LAB_GROUPS_SITE="kube_control_plane=cp1;kube_node=;backup=bk1"
+# One inventory for every job, as in AWX: external etcd with 3 members (preflight refuses 1).
+export GW_AWX_LAB_GROUPS="kube_control_plane=cp1;kube_node=;etcd=e1,e2,e3;backup=bk1"
 GW_AWX_LAB_VARS=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$WORK/vars.yml")
 export GW_AWX_LAB_VARS
 export GW_AWX_LAB_EXTRAVARS='{"groundwork_backup_encryption_key": "lab-only-awx-backup-key-0123456789"}'
