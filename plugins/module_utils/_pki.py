@@ -33,7 +33,7 @@ try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 except ImportError:  # pragma: no cover - reported by the modules through missing_required_lib
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
@@ -122,6 +122,22 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
+def _aware(value):
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def not_before(cert):
+    """notBefore as an aware UTC datetime (cryptography < 42, as on Debian 12, lacks ``*_utc``)."""
+    value = getattr(cert, "not_valid_before_utc", None)
+    return value if value is not None else _aware(cert.not_valid_before)
+
+
+def not_after(cert):
+    """notAfter as an aware UTC datetime, on old and new cryptography alike."""
+    value = getattr(cert, "not_valid_after_utc", None)
+    return value if value is not None else _aware(cert.not_valid_after)
+
+
 # ---------------------------------------------------------------- keys
 
 def generate_key(key_type):
@@ -179,6 +195,16 @@ def key_matches(cert, key):
 
 # ---------------------------------------------------------------- certificates
 
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _load_pem_bundle(pem):
+    """x509.load_pem_x509_certificates where it exists (cryptography >= 39), else one by one."""
+    if hasattr(x509, "load_pem_x509_certificates"):
+        return x509.load_pem_x509_certificates(pem)
+    return [x509.load_pem_x509_certificate(block) for block in _PEM_CERT.findall(pem)]
+
+
 def load_certs(pem, what="certificate"):
     """All certificates of a PEM bundle (str or bytes), in order; GroundworkError when none."""
     if pem is None:
@@ -186,7 +212,7 @@ def load_certs(pem, what="certificate"):
     if isinstance(pem, str):
         pem = pem.encode()
     try:
-        certs = x509.load_pem_x509_certificates(pem)
+        certs = _load_pem_bundle(pem)
     except ValueError:
         certs = []
     if not certs:
@@ -265,7 +291,7 @@ def issue_leaf(spec, key, ca_cert, ca_key, now, validity_days=LEAF_VALIDITY_DAYS
     builder = (x509.CertificateBuilder()
                .subject_name(_name(spec["cn"], spec["orgs"])).issuer_name(ca_cert.subject)
                .public_key(key.public_key()).serial_number(_serial())
-               .not_valid_before(min(ca_cert.not_valid_before_utc, now))
+               .not_valid_before(min(not_before(ca_cert), now))
                .not_valid_after(now + datetime.timedelta(days=validity_days))
                .add_extension(x509.KeyUsage(**LEAF_KEY_USAGE), critical=True)
                .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
@@ -457,7 +483,7 @@ def describe(cert, now=None):
     ku = _ext(cert, x509.KeyUsage)
     eku = _ext(cert, x509.ExtendedKeyUsage)
     bc = _ext(cert, x509.BasicConstraints)
-    nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
+    nb, na = not_before(cert), not_after(cert)
     sig = cert.signature_algorithm_oid._name  # pylint: disable=protected-access
     return {
         "subject": cert.subject.rfc4514_string(),
@@ -493,7 +519,19 @@ def _spec_usages(cert):
 def issued_by(cert, ca_cert):
     """True when ``cert`` carries ``ca_cert``'s subject as issuer and its signature verifies."""
     try:
-        cert.verify_directly_issued_by(ca_cert)
+        if hasattr(cert, "verify_directly_issued_by"):
+            cert.verify_directly_issued_by(ca_cert)
+            return True
+        # cryptography < 40 (Debian 12 ships 38): the same two checks by hand.
+        if cert.issuer != ca_cert.subject:
+            return False
+        public = ca_cert.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+        else:
+            return False
         return True
     except (ValueError, TypeError, InvalidSignature):
         return False
@@ -527,13 +565,13 @@ def needs_issue(cert, key, spec, ca_cert, key_type, threshold_days, now):
         reasons.append("basic constraints differ (a leaf must be CA:FALSE)")
     if ca_cert is not None and not issued_by(cert, ca_cert):
         reasons.append("not signed by the current %s (issuer %s)" % (spec["ca"], cert.issuer.rfc4514_string()))
-    left = cert.not_valid_after_utc - now
+    left = not_after(cert) - now
     if left.total_seconds() <= 0:
-        reasons.append("expired on %s" % cert.not_valid_after_utc.isoformat())
+        reasons.append("expired on %s" % not_after(cert).isoformat())
     elif left < datetime.timedelta(days=threshold_days):
         reasons.append("expires in %d days (renew threshold %d days)" % (left.days, threshold_days))
-    if cert.not_valid_before_utc > now + BACKDATE:
-        reasons.append("not valid before %s" % cert.not_valid_before_utc.isoformat())
+    if not_before(cert) > now + BACKDATE:
+        reasons.append("not valid before %s" % not_before(cert).isoformat())
     return reasons
 
 
@@ -551,11 +589,11 @@ def validate_ca(certs, key, name, now):
     ku = _ext(cert, x509.KeyUsage)
     if ku is None or not ku.value.key_cert_sign:
         raise GroundworkError("%s: CA certificate %s lacks the keyCertSign key usage" % (name, subject))
-    if cert.not_valid_after_utc <= now:
-        raise GroundworkError("%s: CA certificate %s expired on %s" % (name, subject, cert.not_valid_after_utc.isoformat()))
-    if cert.not_valid_before_utc > now:
+    if not_after(cert) <= now:
+        raise GroundworkError("%s: CA certificate %s expired on %s" % (name, subject, not_after(cert).isoformat()))
+    if not_before(cert) > now:
         raise GroundworkError("%s: CA certificate %s is not valid before %s" % (
-            name, subject, cert.not_valid_before_utc.isoformat()))
+            name, subject, not_before(cert).isoformat()))
     for child, parent in zip(certs, certs[1:]):
         if not issued_by(child, parent):
             raise GroundworkError("%s: chain broken: %s is not signed by %s" % (

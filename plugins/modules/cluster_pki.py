@@ -26,7 +26,7 @@ description:
 author:
   - Groundwork maintainers (@groundwork)
 requirements:
-  - cryptography >= 40 on the target host
+  - cryptography >= 38 on the target host (Debian 12 python3-cryptography)
 extends_documentation_fragment:
   - groundwork.k8s.attributes
 attributes:

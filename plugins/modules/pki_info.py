@@ -17,7 +17,7 @@ description:
 author:
   - Groundwork maintainers (@groundwork)
 requirements:
-  - cryptography >= 40 and PyYAML on the target host
+  - cryptography >= 38 (Debian 12 python3-cryptography) and PyYAML on the target host
 extends_documentation_fragment:
   - groundwork.k8s.attributes
   - groundwork.k8s.attributes.INFO_MODULE
