@@ -25,15 +25,17 @@ for name in "${names[@]}"; do
   dir=$HERE/$name
   if [ ! -x "$dir/run.sh" ]; then lines+=("FAIL $name (no such scenario)"); failed=$((failed + 1)); continue; fi
   t0=$SECONDS
+  before=$("$HERE/../lab/lab" list 2>/dev/null | awk '{print $1}')
   printf '\n----- scenario %s %s -----\n' "$name" "${envs[$name]:-}"
   # shellcheck disable=SC2086
   if env ${envs[$name]:-} "$dir/run.sh"; then
     lines+=("PASS $name ($((SECONDS - t0)) s)"); passed=$((passed + 1))
   else
     lines+=("FAIL $name ($((SECONDS - t0)) s)"); failed=$((failed + 1))
-    # never leave a broken lab behind for the next scenario
+    # never leave a broken lab behind for the next scenario: remove the labs this scenario
+    # started (those that did not exist before it), not other people's
     for lab in $("$HERE/../lab/lab" list 2>/dev/null | awk '{print $1}'); do
-      "$HERE/../lab/lab" down --name "$lab" >/dev/null 2>&1 || true
+      grep -qxF "$lab" <<<"$before" || "$HERE/../lab/lab" down --name "$lab" >/dev/null 2>&1 || true
     done
   fi
 done
