@@ -1022,16 +1022,19 @@ def check_writable(paths):
             raise GroundworkError("cannot write %s: it is a directory" % path)
 
 
-def apply_writes(writes):
+def apply_writes(writes, check_mode=False):
     """Write every planned file through ``_io.write_atomic`` after checking all targets first.
+
+    In check mode only the targets are checked (the same clear error, nothing written).
 
     The temp file is renamed with ``os.replace``, not ``AnsibleModule.atomic_move``: when the target
     does not exist yet, atomic_move chmods it to 0666 & ~umask after the rename, which would leave a
     fresh private key world-readable until write_atomic's final chmod.
     """
     check_writable([w[0] for w in writes])
-    for path, content, mode in writes:
-        _io.write_atomic(path, content, mode=mode)
+    if not check_mode:
+        for path, content, mode in writes:
+            _io.write_atomic(path, content, mode=mode)
     return [w[0] for w in writes]
 
 

@@ -237,10 +237,7 @@ def main():
         module.fail_json(msg=missing_required_lib("cryptography"), exception=_pki.CRYPTOGRAPHY_IMPORT_ERROR)
     try:
         plan = _pki.plan_cluster_pki(module.params)
-        if module.check_mode:
-            _pki.check_writable([w[0] for w in plan.writes])
-        else:
-            _pki.apply_writes(plan.writes)
+        _pki.apply_writes(plan.writes, check_mode=module.check_mode)
     except GroundworkError as exc:
         module.fail_json(msg=exc.msg)
     for warning in plan.warnings:
