@@ -5,6 +5,7 @@ Used by tests/integration/test_etcd_real.py and bench/etcd_bench.py.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -85,6 +86,16 @@ def etcd35_dir():
     bindir = os.path.join(ETCD35_CACHE, "root", "usr", "bin")
     if all(os.access(os.path.join(bindir, b), os.X_OK) for b in ("etcd", "etcdctl", "etcdutl")):
         return bindir, None
+    os.makedirs(ETCD35_CACHE, exist_ok=True)
+    # the integration tests and the lab drills may ask at the same time: one downloads, one waits
+    with open(os.path.join(ETCD35_CACHE, ".lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all(os.access(os.path.join(bindir, b), os.X_OK) for b in ("etcd", "etcdctl", "etcdutl")):
+            return bindir, None
+        return _download_etcd35(bindir)
+
+
+def _download_etcd35(bindir):
     work = ETCD35_CACHE
     os.makedirs(os.path.join(work, "etc"), exist_ok=True)
     for sub in ("lists/partial", "cache/archives/partial"):

@@ -70,14 +70,14 @@ print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()
   done
 }
 
-# The PKI modules need python3-cryptography >= 42 on the hosts; Debian 12 ships 38 and the lab has
-# no mirror in this scenario: wheels from PyPI (cached), unpacked on the hosts before the playbooks.
+# The PKI modules need cryptography and PyYAML on the hosts and this scenario's lab has no APT
+# mirror: wheels from PyPI (cached), unpacked on the hosts before the playbooks.
 WHEELS=${GW_LAB_CACHE:-/var/cache/groundwork-lab}/wheels-etcd
 get_wheels() {
-  ls "$WHEELS"/cryptography-*.whl >/dev/null 2>&1 && return 0
+  { ls "$WHEELS"/cryptography-*.whl && ls "$WHEELS"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 && return 0
   mkdir -p "$WHEELS"
   pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 -d "$WHEELS" \
-    "cryptography>=42,<44" >/dev/null
+    "cryptography>=42,<44" pyyaml >/dev/null
 }
 prepare_hosts() {
   cat > "$WORK/prepare.yml" <<EOF

@@ -21,8 +21,10 @@ ssh_host() { "$LAB" ssh --name "$NAME" "$@"; }
 
 # The site's APT repository: the packages above and the dependencies the lab rootfs lacks (cached).
 build_apt_repo() {
+  mkdir -p "$APT_CACHE" && chmod 755 "$APT_CACHE"
+  # scenarios run side by side in CI: one builds the cache, the others wait for it
+  exec 7>"$APT_CACHE/../.apt-kubeadm.lock" && flock 7
   if [ ! -s "$APT_CACHE/Packages.gz" ]; then
-    mkdir -p "$APT_CACHE" && chmod 755 "$APT_CACHE"
     local status deps p
     # what the lab rootfs already has is not needed on the mirror
     status=
@@ -36,8 +38,9 @@ build_apt_repo() {
     for p in $deps; do
       ls "$APT_CACHE/${p}_"*.deb >/dev/null 2>&1 || (cd "$APT_CACHE" && apt-get download "$p" >/dev/null 2>&1) || true
     done
-    (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz)
+    (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz.new && mv Packages.gz.new Packages.gz)
   fi
+  exec 7>&-
   mkdir -p "$WORK/www"
   ln -sfn "$APT_CACHE" "$WORK/www/apt"
 }
@@ -47,8 +50,10 @@ build_apt_repo() {
 build_wheels() {
   mkdir -p "$WORK/www/wheels" "$APT_CACHE/../wheels-kubeadm"
   local c=$APT_CACHE/../wheels-kubeadm
+  exec 7>"$c/../.wheels-kubeadm.lock" && flock 7
   { ls "$c"/cryptography-*.whl && ls "$c"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 || pip download -q --only-binary=:all: --python-version 3.11 \
     --platform manylinux2014_x86_64 -d "$c" "cryptography>=42,<44" "pyyaml" >/dev/null
+  exec 7>&-
   cp "$c"/*.whl "$WORK/www/wheels/"
 }
 
