@@ -3,6 +3,7 @@
 #   unit tests · ansible-test sanity · ansible-lint (production) · collection build ·
 #   localhost integration (real etcd, openssl) · lab scenarios (real SSH hosts with systemd)
 # Usage: scripts/test.sh [stage ...]   stages: unit sanity lint build integration lab
+# The lab scenarios' lane 2 runs beside the other stages (see below); the whole run is timed.
 # Exits non-zero if any stage fails; prints "N passed, N failed" over the stages last.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,29 @@ export GW_SHARED="${GW_SHARED:-$(cd "$ROOT/.." && pwd)/shared}"
 
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(unit sanity lint build integration lab)
+
+# The lab scenarios are in lanes (tests/scenarios/ci.list). With the lab stage and others, lane 2
+# starts at once in the background, beside the other stages; the lab stage runs lane 1 and then
+# waits for lane 2. GW_CI_LANES=1 runs every lane in the lab stage, one after the other.
+LANE2_PID=
+if [[ " ${STAGES[*]} " == *" lab "* ]] && [ "${#STAGES[@]}" -gt 1 ] && [ "${GW_CI_LANES:-2}" -gt 1 ] \
+   && [ -z "${GW_SCENARIOS:-}" ]; then
+  mkdir -p "$ROOT/tests/output"
+  rm -f "$ROOT/tests/output/lane2.rc"
+  ( GW_SCENARIO_LANE=2 bash tests/scenarios/run-all.sh 2>&1 | sed -u 's/^/[lab lane 2] /'
+    echo "${PIPESTATUS[0]}" > "$ROOT/tests/output/lane2.rc" ) &
+  LANE2_PID=$!
+  echo "lab lane 2 started in the background (pid $LANE2_PID); its lines are prefixed [lab lane 2]"
+fi
+lab_stage() {
+  if [ -z "$LANE2_PID" ]; then bash tests/scenarios/run-all.sh; return; fi
+  local rc=0
+  GW_SCENARIO_LANE=1 bash tests/scenarios/run-all.sh || rc=1
+  echo "lab lane 1 done (rc $rc); waiting for lab lane 2"
+  wait "$LANE2_PID"
+  [ "$(cat "$ROOT/tests/output/lane2.rc" 2>/dev/null)" = 0 ] || { echo "lab lane 2 failed"; rc=1; }
+  return $rc
+}
 
 declare -a RESULTS
 passed=0; failed=0
@@ -36,12 +60,13 @@ for s in "${STAGES[@]}"; do
     lint)        stage lint ansible-lint --offline --profile production ;;
     build)       stage build bash scripts/build-check.sh ;;
     integration) stage integration pytest -q -p no:cacheprovider tests/integration ;;
-    lab)         stage lab bash tests/scenarios/run-all.sh ;;
+    lab)         stage lab lab_stage ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
 done
 
 printf '\n===== summary =====\n'
 printf '%s\n' "${RESULTS[@]}"
+echo "total: $SECONDS s (bootstrap included)"
 echo "stages: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

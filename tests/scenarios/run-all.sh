@@ -5,39 +5,52 @@
 #   GW_SCENARIOS="00-lab-smoke 30-install"   only these (by name)
 #   GW_SCENARIOS=ci                           the CI set in tests/scenarios/ci.list (default)
 #   GW_SCENARIOS=all                          every scenario
-# ci.list lines are "NAME [VAR=value ...]": the variables are set for that scenario only.
+#   GW_SCENARIO_LANE=N                        with ci: only the scenarios of lane N (scripts/test.sh
+#                                             runs lanes side by side); unset: every lane, one by one
+# ci.list lines are "NAME [lane=N] [VAR=value ...]": the variables are set for that scenario only;
+# lane (default 1) says which of CI's parallel lanes runs it.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sel=${GW_SCENARIOS:-ci}
-declare -A envs=()
+want_lane=${GW_SCENARIO_LANE:-}
+envs=()   # per entry (a scenario may be listed twice with different variables)
 names=()
 case "$sel" in
   all) for d in "$HERE"/*/; do [ -x "$d/run.sh" ] && names+=("$(basename "$d")"); done ;;
   ci)
     while read -r name rest; do
       case "$name" in ''|'#'*) continue ;; esac
-      names+=("$name"); envs[$name]=$rest
+      lane=1 vars=()
+      for w in $rest; do
+        case "$w" in lane=*) lane=${w#lane=} ;; *) vars+=("$w") ;; esac
+      done
+      [ -z "$want_lane" ] || [ "$lane" = "$want_lane" ] || continue
+      names+=("$name"); envs+=("${vars[*]}")
     done < "$HERE/ci.list" ;;
   *) read -r -a names <<<"$sel" ;;
 esac
+if [ ${#names[@]} -eq 0 ]; then echo "scenarios: none selected (GW_SCENARIOS=$sel GW_SCENARIO_LANE=$want_lane)"; exit 0; fi
 passed=0; failed=0; lines=()
-for name in "${names[@]}"; do
+for i in "${!names[@]}"; do
+  name=${names[$i]} ev=${envs[$i]:-}
   dir=$HERE/$name
   if [ ! -x "$dir/run.sh" ]; then lines+=("FAIL $name (no such scenario)"); failed=$((failed + 1)); continue; fi
   t0=$SECONDS
-  before=$("$HERE/../lab/lab" list 2>/dev/null | awk '{print $1}')
-  printf '\n----- scenario %s %s -----\n' "$name" "${envs[$name]:-}"
+  owner="run-all-$$-$i-$name"
+  printf '\n----- scenario %s %s -----\n' "$name" "$ev"
   # shellcheck disable=SC2086
-  if env ${envs[$name]:-} "$dir/run.sh"; then
-    lines+=("PASS $name ($((SECONDS - t0)) s)"); passed=$((passed + 1))
+  if env GW_LAB_OWNER="$owner" $ev "$dir/run.sh"; then
+    lines+=("PASS $name${ev:+ ($ev)} ($((SECONDS - t0)) s)"); passed=$((passed + 1))
   else
-    lines+=("FAIL $name ($((SECONDS - t0)) s)"); failed=$((failed + 1))
-    # never leave a broken lab behind for the next scenario: remove the labs this scenario
-    # started (those that did not exist before it), not other people's
-    for lab in $("$HERE/../lab/lab" list 2>/dev/null | awk '{print $1}'); do
-      grep -qxF "$lab" <<<"$before" || "$HERE/../lab/lab" down --name "$lab" >/dev/null 2>&1 || true
-    done
+    lines+=("FAIL $name${ev:+ ($ev)} ($((SECONDS - t0)) s)"); failed=$((failed + 1))
   fi
+  # never leave a lab behind for the next scenario: remove the labs this scenario started (their
+  # owner file names it), never those of a scenario running beside it or other people's
+  for f in "${GW_LAB_VAR:-/var/lib/groundwork-lab}"/*/owner; do
+    if [ ! -f "$f" ] || [ "$(cat "$f")" != "$owner" ]; then continue; fi
+    echo "scenario $name left lab $(basename "$(dirname "$f")") up: removing it"
+    "$HERE/../lab/lab" down --name "$(basename "$(dirname "$f")")" >/dev/null 2>&1 || true
+  done
 done
 printf '%s\n' "${lines[@]}"
 echo "scenarios: $passed passed, $failed failed"
