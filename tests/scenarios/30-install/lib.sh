@@ -62,6 +62,51 @@ stage_doubles() {
   cp "$ROOT"/tests/doubles/fake_kubeadm "$ROOT"/tests/doubles/fake_kubelet "$ROOT"/tests/doubles/fake_kubectl "$WORK/www/doubles/"
 }
 
+# Stacked etcd for real (part stacked_restore): Debian's etcd stands in for the etcd image's binary
+# (fake_kubelet runs the etcd manifest's command when it exists on the host), and an upstream-layout
+# tarball of the same version gives the product its etcdctl (etcd.yml, role etcd tasks_from tools).
+ETCD_BIN_DIR=${GW_KUBEADM_ETCD_BIN_DIR:-/usr/bin}
+stage_etcd() {
+  local d="$WORK/www/etcd" v
+  if [ ! -x "$ETCD_BIN_DIR/etcd" ] || [ ! -x "$ETCD_BIN_DIR/etcdctl" ]; then echo "no etcd/etcdctl in $ETCD_BIN_DIR"; return 1; fi
+  v=$("$ETCD_BIN_DIR/etcd" --version | awk '/^etcd Version:/ { print $3 }')
+  mkdir -p "$d/etcd-v$v-linux-amd64"
+  cp "$ETCD_BIN_DIR/etcd" "$d/etcd"
+  for b in etcd etcdctl etcdutl; do [ -x "$ETCD_BIN_DIR/$b" ] && cp "$ETCD_BIN_DIR/$b" "$d/etcd-v$v-linux-amd64/"; done
+  tar -C "$d" -czf "$d/etcd-v$v-linux-amd64.tar.gz" "etcd-v$v-linux-amd64" && rm -rf "${d:?}/etcd-v$v-linux-amd64"
+  ETCD_TARBALL=etcd-v$v-linux-amd64.tar.gz
+}
+
+# etcd-vars.yml: what playbooks/etcd.yml, backup.yml and restore.yml need in the lab.
+write_etcd_vars() {
+  cat > "$WORK/etcd-vars.yml" <<EOF
+etcd_binary_source: tarball
+etcd_tarball_url: "http://$CTL_IP:$HTTP_PORT/etcd/$ETCD_TARBALL"
+etcd_tarball_sha256: $(sha256sum "$WORK/www/etcd/$ETCD_TARBALL" | cut -d' ' -f1)
+groundwork_backup_encryption_key: lab-only-backup-key-0123456789
+# the lab's hosts share the machine's disk: a small reserve on the backup host
+etcd_backup_remote_reserve_bytes: 1048576
+EOF
+}
+
+# Lab step before site.yml: the etcd image's binary, placed on the control planes where
+# fake_kubelet finds it (/usr/local/bin/etcd), served by the controller like the doubles.
+etcd_image_binary() {
+  cat > "$WORK/etcd-image.yml" <<EOF
+- name: Lab - the etcd image's binary on the control planes (fake_kubelet runs the etcd static pod with it)
+  hosts: kube_control_plane
+  gather_facts: false
+  tasks:
+    - name: Fetch etcd
+      ansible.builtin.get_url:
+        url: "http://$CTL_IP:$HTTP_PORT/etcd/etcd"
+        dest: /usr/local/bin/etcd
+        checksum: "sha256:$(sha256sum "$WORK/www/etcd/etcd" | cut -d' ' -f1)"
+        mode: "0755"
+EOF
+  play "$WORK/etcd-image.yml"
+}
+
 serve() {
   CTL_IP=$(awk '/groundwork_lab_controller_ip:/ { print $2 }' "$INV")
   ctl python3 -m http.server "$HTTP_PORT" --bind "$CTL_IP" --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
@@ -84,9 +129,9 @@ lab_down() {
 
 sha() { sha256sum "$WORK/www/doubles/$1" | cut -d' ' -f1; }
 
-# groups.yml: <control planes> <workers> <endpoint mode> [etcd hosts]
+# groups.yml: <control planes> <workers> <endpoint mode> [etcd hosts] [backup host]
 write_groups() {
-  local cps=$1 workers=$2 mode=$3 etcd=${4:-} h endpoint
+  local cps=$1 workers=$2 mode=$3 etcd=${4:-} backup=${5:-} h endpoint
   case $mode in
     haproxy) endpoint="localhost:8443" ;;
     *) endpoint="" ;;
@@ -104,6 +149,11 @@ write_groups() {
       echo "    etcd:"
       echo "      hosts:"
       for h in ${etcd//,/ }; do echo "        $h: {}"; done
+    fi
+    if [ -n "$backup" ]; then
+      echo "    backup:"
+      echo "      hosts:"
+      for h in ${backup//,/ }; do echo "        $h: {}"; done
     fi
     echo "  vars:"
     echo "    groundwork_api_endpoint_mode: $mode"

@@ -6,6 +6,10 @@
 #   single    1 host (control plane, no endpoint proxy); second run changed=0
 #   bad join  then a spare host joins it with a wrong CA hash -> fails at once with kubeadm's message
 #             naming the real pin, writes nothing; an unknown token fails with kubeadm's message
+#   stacked_restore (only when named in GW_SCENARIO_PARTS) cp1 with a REAL stacked etcd (Debian's etcd
+#             as the image's binary, run by fake_kubelet) + backup host bk: etcd.yml, N keys, backup.yml,
+#             M keys, refusals, loss (manifest out, db overwritten, manifest back: crash loop),
+#             restore.yml -> the N keys, none of the M, healthy, manifest back, old data moved aside
 # Prints the time of each phase. Env: GW_LAB_NAME (default kubeadm), GW_SCENARIO_PARTS (default "ha single").
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -139,6 +143,115 @@ single() {
   install_twice single || return
   check "single node Ready" [ "$(ready_nodes cp1)" = "cp1" ]
   bad_joins w3
+  lab_down
+}
+
+# --------------------------------------------------------------------------- stacked etcd, for real
+# Part stacked_restore (not in the default PARTS: 351 s measured): cp1 (stacked etcd: Debian's etcd binary
+# as the image's, run by fake_kubelet from kubeadm's manifest) + bk (backup host).
+ETCDCTL="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
+count_keys() { # host prefix -> count ("" when etcd does not answer)
+  ssh_host "$1" -- "$ETCDCTL --command-timeout=5s get $2 --prefix --keys-only --limit=1 -w json" 2>/dev/null \
+    | python3 -c 'import json,sys
+try: print(json.load(sys.stdin).get("count", 0))
+except ValueError: pass'
+}
+put_keys() { # host prefix n: transactions of 100 puts
+  local h=$1 prefix=$2 n=$3 i
+  for ((i = 0; i < n; i += 100)); do
+    python3 -c "import sys; p, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()" "$prefix" "$i" "$(( i + 100 < n ? i + 100 : n ))" \
+      | ssh_host "$h" -- "$ETCDCTL txn" | grep -q SUCCESS || return 1
+  done
+}
+etcd_healthy() { ssh_host "$1" -- "$ETCDCTL --command-timeout=5s endpoint health" 2>&1 | grep -q "is healthy"; }
+# "open" / "closed" (anything else: the host did not answer, and neither check passes)
+etcd_port() { ssh_host "$1" -- "if [ -n \"\$(ss -Hltn 'sport = :2379')\" ]; then echo open; else echo closed; fi" 2>/dev/null; }
+etcd_exits() { ssh_host "$1" -- "journalctl -u kubelet -o cat | grep -c 'container etcd exited'" 2>/dev/null || true; }
+# the process listening on 2379 is etcd and a child of the kubelet unit's main process
+etcd_is_kubelet_child() {
+  # shellcheck disable=SC2016
+  ssh_host "$1" -- 'p=$(ss -Hltnp "sport = :2379" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2); [ -n "$p" ] &&
+    [ "$(readlink /proc/$p/exe)" = /usr/local/bin/etcd ] && [ "$(ps -o ppid= -p $p | tr -d " ")" = "$(systemctl show -p MainPID --value kubelet)" ]'
+}
+aside_db_sha() { # host -> sha256 of snap/db in the moved-aside data dir(s)
+  # shellcheck disable=SC2016
+  ssh_host "$1" -- 'for d in /var/lib/etcd.groundwork-old-* /var/lib/etcd/.groundwork.groundwork-old-*; do
+    [ -f "$d/member/snap/db" ] && sha256sum "$d/member/snap/db" | cut -c1-64; [ -f "$d/snap/db" ] && sha256sum "$d/snap/db" | cut -c1-64; done' 2>/dev/null
+}
+
+stacked_restore() {
+  local t=$SECONDS t0=$SECONDS N=${GW_STACKED_N:-300} M=${GW_STACKED_M:-40} n m i exits0 corrupt
+  stage_etcd || { fail "staging etcd"; return; }
+  lab_up cp1,bk || { fail "lab up (stacked_restore)"; return; }
+  write_groups cp1 "" none "" bk
+  write_vars
+  write_etcd_vars
+  prepare_python || { fail "python libraries"; return; }
+  etcd_image_binary || { fail "etcd binary on the lab host"; tail -20 "$WORK/last.log"; return; }
+  mark "stacked-lab-up+prepare" "$t"
+
+  t=$SECONDS
+  if ! play "$SITE"; then fail "stacked install failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
+  mark "stacked-install" "$t"
+  t=$SECONDS
+  if ! play playbooks/etcd.yml -e "@$WORK/etcd-vars.yml"; then
+    fail "etcd.yml (etcdctl + backups on the control plane)"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
+  fi
+  mark "stacked-etcd.yml" "$t"
+  check "real etcd, run by the kubelet from kubeadm's manifest, is healthy" etcd_healthy cp1
+  check "the process on 2379 is /usr/local/bin/etcd, child of the kubelet" etcd_is_kubelet_child cp1
+
+  t=$SECONDS
+  put_keys cp1 /stk/n/ "$N" || fail "writing $N keys"
+  mark "stacked-put-N" "$t"
+  t=$SECONDS
+  play playbooks/backup.yml -e "@$WORK/etcd-vars.yml" || { fail "backup.yml"; grep -A20 'fatal:' "$WORK/last.log" | head -40; }
+  mark "stacked-backup" "$t"
+  check "one encrypted bundle on the backup host" [ "$(ssh_host bk -- "ls /var/backups/groundwork/etcd/groundwork-lab/ | grep -c 'tar.enc\$'")" = 1 ]
+  put_keys cp1 /stk/m/ "$M" || fail "writing $M keys"
+  check "$((N + M)) keys before the loss" [ "$(count_keys cp1 /stk/)" = $((N + M)) ]
+
+  t=$SECONDS
+  play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" && fail "restore without confirmation accepted"
+  check "restore without confirmation refused with what to do" grep -q "groundwork_confirm=restore" "$WORK/last.log"
+  play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" -e groundwork_confirm=restore && fail "restore of a healthy cluster accepted"
+  check "restore of a healthy stacked etcd refused" grep -q "healthy and have quorum" "$WORK/last.log"
+  check "refusals stopped nothing: manifest in place, $((N + M)) keys" \
+    [ "$(ssh_host cp1 -- ls /etc/kubernetes/manifests/etcd.yaml 2>/dev/null)$(count_keys cp1 /stk/)" = "/etc/kubernetes/manifests/etcd.yaml$((N + M))" ]
+  mark "stacked-refusals" "$t"
+
+  # the loss: the manifest leaves the dir (the kubelet stops etcd), the database is overwritten,
+  # the manifest comes back (the kubelet starts etcd, which crash-loops on the corrupt data)
+  t=$SECONDS
+  ssh_host cp1 -- mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml
+  for i in $(seq 1 40); do [ "$(etcd_port cp1)" = closed ] && break; sleep 0.5; done
+  check "manifest moved out of the dir: the kubelet stopped etcd" [ "$(etcd_port cp1)" = closed ]
+  exits0=$(etcd_exits cp1)
+  corrupt=$(ssh_host cp1 -- 'head -c 1048576 /dev/urandom > /var/lib/etcd/member/snap/db && sha256sum /var/lib/etcd/member/snap/db | cut -c1-64')
+  ssh_host cp1 -- mv /root/etcd.yaml /etc/kubernetes/manifests/etcd.yaml
+  for i in $(seq 1 40); do [ "$(etcd_exits cp1)" -ge $((exits0 + 2)) ] && break; sleep 0.5; done
+  check "manifest back: the kubelet starts etcd again and restarts it as it crashes ($(( $(etcd_exits cp1) - exits0 )) exits)" \
+    [ "$(etcd_exits cp1)" -ge $((exits0 + 2)) ]
+  check "etcd unhealthy after the loss (no key readable)" [ -z "$(count_keys cp1 /stk/)" ]
+  mark "stacked-loss" "$t"
+
+  t=$SECONDS
+  if play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" -e groundwork_confirm=restore; then
+    mark "stacked-restore" "$t"
+    n=$(count_keys cp1 /stk/n/); m=$(count_keys cp1 /stk/m/)
+    check "after the restore: $n of the $N keys (want all), $m of the $M later ones (want 0)" [ "$n:$m" = "$N:0" ]
+    check "etcd healthy after the restore" etcd_healthy cp1
+    check "etcd run by the kubelet again" etcd_is_kubelet_child cp1
+    check "manifest back in place, nothing left beside it" \
+      [ "$(ssh_host cp1 -- 'ls /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.groundwork-restore' 2>/dev/null)" = /etc/kubernetes/manifests/etcd.yaml ]
+    check "the corrupt data dir moved aside, not deleted" grep -qx "${corrupt:-no-sha}" <<<"$(aside_db_sha cp1)"
+    check "cluster ID recorded" ssh_host cp1 -- test -s /etc/etcd/cluster-ids.json
+    log "stacked restore: $n of $N keys back, $m of $M later keys; moved aside: $(ssh_host cp1 -- 'ls -d /var/lib/etcd.groundwork-old-* /var/lib/etcd/.groundwork.groundwork-old-*' 2>/dev/null | tr '\n' ' ')"
+  else
+    fail "restore.yml (stacked)"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60
+  fi
+  mark "stacked_restore-total" "$t0"
   lab_down
 }
 
