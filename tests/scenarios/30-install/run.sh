@@ -157,14 +157,15 @@ try: print(json.load(sys.stdin).get("count", 0))
 except ValueError: pass'
 }
 put_keys() { # host prefix n: transactions of 100 puts
+  # (grep reads all of the output: with pipefail, grep -q exiting early can SIGPIPE ssh and fail a txn that worked)
   local h=$1 prefix=$2 n=$3 i
   for ((i = 0; i < n; i += 100)); do
     python3 -c "import sys; p, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()" "$prefix" "$i" "$(( i + 100 < n ? i + 100 : n ))" \
-      | ssh_host "$h" -- "$ETCDCTL txn" | grep -q SUCCESS || return 1
+      | ssh_host "$h" -- "$ETCDCTL --command-timeout=30s txn" | grep SUCCESS >/dev/null || return 1
   done
 }
-etcd_healthy() { ssh_host "$1" -- "$ETCDCTL --command-timeout=5s endpoint health" 2>&1 | grep -q "is healthy"; }
+etcd_healthy() { ssh_host "$1" -- "$ETCDCTL --command-timeout=5s endpoint health" 2>&1 | grep "is healthy" >/dev/null; }
 # "open" / "closed" (anything else: the host did not answer, and neither check passes)
 etcd_port() { ssh_host "$1" -- "if [ -n \"\$(ss -Hltn 'sport = :2379')\" ]; then echo open; else echo closed; fi" 2>/dev/null; }
 etcd_exits() { ssh_host "$1" -- "journalctl -u kubelet -o cat | grep -c 'container etcd exited'" 2>/dev/null || true; }

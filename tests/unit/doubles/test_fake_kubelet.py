@@ -81,8 +81,8 @@ def test_init_writes_the_recorded_etcd_flags():
 
 def test_no_binary_holds_the_ports():
     port = free_port()
-    man = {"spec": {"containers": [{"name": "etcd", "command": ["no-such-etcd-binary-here",
-                                                                 "--listen-client-urls=https://127.0.0.1:%d" % port]}]}}
+    command = ["no-such-etcd-binary-here", "--listen-client-urls=https://127.0.0.1:%d" % port]
+    man = {"spec": {"containers": [{"name": "etcd", "command": command}]}}
     servers = kubelet.pod_servers("etcd", man, "n1")
     assert len(servers) == 1 and not isinstance(servers[0], kubelet.PodProcess)
     socket.create_connection(("127.0.0.1", port), timeout=2).close()
