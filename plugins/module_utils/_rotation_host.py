@@ -42,8 +42,11 @@ except ImportError as _exc:  # pragma: no cover - reported by the module
 KUBECONFIGS = ("admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf")
 BACKDATE = datetime.timedelta(minutes=5)  # kubeadm backdates notBefore by 5 minutes
 STATE_DIR = ".rotation"
-KC_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>certificate-authority-data|client-certificate-data|client-key-data"
-                     r"|client-certificate|client-key):\s*(?P<value>\S+)\s*$")
+KC_KEYS = ("certificate-authority-data", "client-certificate-data", "client-key-data", "client-certificate", "client-key")
+# One credential per line, as kubeadm and kubectl write YAML (the value may be quoted).
+KC_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>%s):\s*(?P<q>[\"']?)(?P<value>[^\s\"']+)(?P=q)\s*$" % "|".join(KC_KEYS))
+# Any mention of a credential key, in YAML or JSON: what KC_LINE must have found.
+KC_MENTION = re.compile(r"^\s*[\"']?(?P<key>%s)[\"']?\s*:" % "|".join(KC_KEYS), re.M)
 
 
 # --------------------------------------------------------------------------- x509 basics
@@ -207,29 +210,78 @@ def reissue(old_cert, ca_cert, ca_key, validity_days=365, now=None, new_key=True
 
 
 # --------------------------------------------------------------------------- kubeconfig (kubeadm format)
+# kubeadm writes kubeconfigs in YAML, one credential per line: those lines are edited in place and
+# every other byte is kept. A kubeconfig in JSON (also valid; kubectl reads both) is edited as data.
+# A credential this code cannot place is an error, never a silently skipped file: a kubeconfig left
+# with the old CA would stop its client after phase 3.
+def _is_json(text):
+    return text.lstrip().startswith("{")
+
+
+def _json_sections(doc):
+    """The dicts that hold credentials in a JSON kubeconfig: every clusters[].cluster and users[].user."""
+    if not isinstance(doc, dict):
+        raise GroundworkError("a JSON kubeconfig must be an object")
+    out = []
+    for section, inner in (("clusters", "cluster"), ("users", "user")):
+        for entry in doc.get(section) or []:
+            if isinstance(entry, dict) and isinstance(entry.get(inner), dict):
+                out.append(entry[inner])
+    return out
+
+
+def _load_json_kubeconfig(text):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise GroundworkError("kubeconfig is not valid JSON: %s" % exc)
+
+
 def kubeconfig_fields(text):
-    """{key: value} of the credential lines kubeadm writes (one cluster, one user)."""
+    """{key: value} of the credential fields (one cluster, one user as kubeadm writes them)."""
     out = {}
+    if _is_json(text):
+        for section in _json_sections(_load_json_kubeconfig(text)):
+            for key in KC_KEYS:
+                if isinstance(section.get(key), str):
+                    out.setdefault(key, section[key])
+        return out
     for line in text.splitlines():
         m = KC_LINE.match(line)
         if m:
             out.setdefault(m.group("key"), m.group("value"))
+    unread = sorted({m.group("key") for m in KC_MENTION.finditer(text)} - set(out))
+    if unread:
+        raise GroundworkError("cannot read %s of this kubeconfig: expected one 'key: value' line each (as kubeadm "
+                              "writes it)" % ", ".join(unread))
     return out
 
 
 def kubeconfig_set(text, values):
-    """Replace the value of each credential line named in ``values``; other lines untouched."""
-    lines, found = [], set()
-    for line in text.splitlines():
-        m = KC_LINE.match(line)
-        if m and m.group("key") in values:
-            line = "%s%s: %s" % (m.group("indent"), m.group("key"), values[m.group("key")])
-            found.add(m.group("key"))
-        lines.append(line)
+    """Replace the value of each credential named in ``values``; other lines (or, in JSON, other data) untouched."""
+    found = set()
+    if _is_json(text):
+        doc = _load_json_kubeconfig(text)
+        for section in _json_sections(doc):
+            for key, value in values.items():
+                if key in section:
+                    section[key] = value
+                    found.add(key)
+        indent = re.search(r"\n([ \t]+)\S", text)
+        out = json.dumps(doc, indent=indent.group(1) if indent else None) + "\n"
+    else:
+        lines = []
+        for line in text.splitlines():
+            m = KC_LINE.match(line)
+            if m and m.group("key") in values:
+                line = "%s%s: %s%s%s" % (m.group("indent"), m.group("key"), m.group("q"), values[m.group("key")], m.group("q"))
+                found.add(m.group("key"))
+            lines.append(line)
+        out = "\n".join(lines) + "\n"
     missing = set(values) - found
     if missing:
         raise GroundworkError("kubeconfig lacks %s: not a kubeadm-style kubeconfig" % ", ".join(sorted(missing)))
-    return "\n".join(lines) + "\n"
+    return out
 
 
 def b64(text):

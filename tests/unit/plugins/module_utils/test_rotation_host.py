@@ -260,6 +260,59 @@ def test_kubeconfig_set_keeps_other_lines():
         H.kubeconfig_set("apiVersion: v1\n", {"client-key-data": "x"})
 
 
+def test_kubeconfig_quoted_and_json_forms():
+    quoted = KUBECONFIG.format(ca='"AAA"', cert="'BBB'", key="CCC")
+    assert H.kubeconfig_fields(quoted)["certificate-authority-data"] == "AAA"
+    out = H.kubeconfig_set(quoted, {"certificate-authority-data": "ZZZ", "client-certificate-data": "YYY"})
+    assert out == quoted.replace('"AAA"', '"ZZZ"').replace("'BBB'", "'YYY'")
+    doc = {"apiVersion": "v1", "kind": "Config",
+           "clusters": [{"name": "c", "cluster": {"certificate-authority-data": "AAA", "server": "https://x:6443"}}],
+           "users": [{"name": "u", "user": {"client-certificate": "/p/cur.pem", "client-key": "/p/cur.pem"}}]}
+    text = json.dumps(doc, indent=2) + "\n"
+    assert H.kubeconfig_fields(text) == {"certificate-authority-data": "AAA", "client-certificate": "/p/cur.pem",
+                                         "client-key": "/p/cur.pem"}
+    out = H.kubeconfig_set(text, {"certificate-authority-data": "ZZZ"})
+    assert out == text.replace("AAA", "ZZZ")                                # same layout, only the value
+    with pytest.raises(GroundworkError, match="lacks client-certificate-data"):
+        H.kubeconfig_set(text, {"client-certificate-data": "x"})
+    # a credential in a form this code cannot place is an error, never a skipped file
+    with pytest.raises(GroundworkError, match="cannot read certificate-authority-data"):
+        H.kubeconfig_fields("clusters:\n- cluster:\n    certificate-authority-data:\n      AAA\n")
+
+
+def test_json_kubeconfig_and_client_pem_follow_the_phases(node, tmp_path):
+    """A kubelet.conf in JSON pointing at kubelet-client-current.pem (a joined node's form)."""
+    ca = node.old["ca"]
+    ca_key = H.load_key(H.read_bytes(node.path("ca.key")))
+    cert, key = _leaf(ca, ca_key, "system:node:w1", "system:nodes")
+    pem = str(tmp_path / "kubelet-pki" / "kubelet-client-current.pem")
+    _write(pem, H.cert_pem(cert) + H.key_pem(key), 0o600)
+    conf = os.path.join(node.kubeconfig_dir, "kubelet.conf")
+    doc = {"apiVersion": "v1", "kind": "Config",
+           "clusters": [{"name": "default-cluster", "cluster": {"certificate-authority-data": H.b64(H.cert_pem(ca)),
+                                                                "server": "https://localhost:8443"}}],
+           "users": [{"name": "default-auth", "user": {"client-certificate": pem, "client-key": pem}}]}
+    _write(conf, json.dumps(doc, indent=2) + "\n", 0o600)
+
+    def ca_data():
+        data = json.loads(H.read_bytes(conf))["clusters"][0]["cluster"]["certificate-authority-data"]
+        return [H.fingerprint(c) for c in H.load_certs(H.unb64(data))]
+
+    old = H.fingerprint(ca)
+    new = _rot(node, generate=True).run("trusted")["state"]["fingerprints"]["ca"]
+    assert ca_data() == [old, new]
+    r = _rot(node).run("reissued")
+    assert conf in r["files"] and pem in r["files"] and "kubelet" in r["restart"]
+    assert ca_data() == [new, old]
+    new_ca = H.load_certs(H.read_bytes(node.path("ca.crt")))[0]
+    client = H.load_certs(H.read_bytes(pem))[0]
+    assert H.signed_by(client, new_ca) and client.subject == cert.subject
+    assert H.load_key(H.read_bytes(pem)) is not None                      # cert + key, as the kubelet keeps it
+    _rot(node).run("retired")
+    assert ca_data() == [new]
+    assert json.loads(H.read_bytes(conf))["users"] == doc["users"]         # the rest of the document is kept
+
+
 def test_renew_leaves_threshold_backup_and_second_run(node):
     # leaves of the fixture expire 2027-01-01 (365 d after 2026-01-01); NOW is 2026-11-21: 41 days left
     snapshot = {p: H.read_bytes(p) for p, _k in node.leaves()}
