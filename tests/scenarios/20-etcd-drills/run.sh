@@ -66,7 +66,7 @@ put_keys() { # host prefix n: transactions of 100 puts
   for ((i = 0; i < n; i += 100)); do
     python3 -c "import sys; p, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()" "$prefix" "$i" "$(( i + 100 < n ? i + 100 : n ))" \
-      | ssh_host "$h" -- "$ETCDCTL --endpoints=\$(cat /etc/groundwork/endpoints) txn" | grep -q SUCCESS || return 1
+      | ssh_host "$h" -- "$ETCDCTL --endpoints=\$(cat /etc/groundwork/endpoints) --command-timeout=30s txn" | grep -c SUCCESS >/dev/null || return 1
   done
 }
 
@@ -216,7 +216,7 @@ EOF
   local remote
   remote=$(ssh_host bk -- "ls /var/backups/groundwork/etcd/drill/ | grep -c 'tar.enc\$'")
   [ "$remote" = 2 ] || fail "$v: $remote bundles on the backup host (retention 2)"
-  ssh_host bk -- "head -c 8 \$(ls /var/backups/groundwork/etcd/drill/*.tar.enc | tail -1)" | grep -q Salted__ \
+  ssh_host bk -- "head -c 8 \$(ls /var/backups/groundwork/etcd/drill/*.tar.enc | tail -1)" | grep -c Salted__ >/dev/null \
     || fail "$v: the off-node bundle is not openssl-encrypted"
   ssh_host e1 -- "! grep -a -q 'drill/n/' /var/backups/groundwork/etcd/bundles/*.tar.enc" || fail "$v: plaintext keys visible in a bundle"
   ssh_host e1 -- "b=\$(ls /var/backups/groundwork/etcd/bundles/*.tar.enc | tail -1); rm -rf /root/open; python3 /usr/local/sbin/groundwork-etcd-backup open --bundle \$b --out /root/open >/dev/null \
