@@ -3,11 +3,12 @@
 # 3 control planes that are also the 3 external etcd members (real Debian etcd 3.4) + 1 worker,
 # installed by site.yml with 2-day leaves (pki_validity_days: 2; the kubeadm binaries are the doubles).
 #   renew     rotate_certs.yml renews every due leaf node by node, each node's health gate passing before
-#             the next node is renewed; openssl shows 364+ days left everywhere; a second run changes
-#             nothing on the nodes (same files)
-#   gate      cp2's etcd client port is blocked (iptables) and a renew-all run starts: cp1 is renewed,
-#             cp2 fails its gate, the run stops, cp3 is untouched (fingerprints compared)
-#   ca        rotate_ca.yml phase 1; phase 2 interrupted at cp2 (same gate trick) and resumed; phase 3;
+#             the next node is renewed (task order checked); every leaf and kubeconfig client certificate
+#             then has 364+ days (openssl); a second run changes nothing on the nodes (same files)
+#   gate      cp2's etcd client port is blocked (iptables) and a renew-all run starts: cp1 is renewed and
+#             gated, cp2 is renewed and fails its gate, the run stops, cp3 is untouched (fingerprints)
+#   ca        rotate_ca.yml phase 1; phase 2 interrupted at cp2 (same gate trick: cp3 and w1 stay in
+#             phase 1) and resumed (cp1, cp2 not redone); phase 3;
 #             after each phase pki_check.py (openssl, independent of the collection) checks every node's
 #             trust files, signing keys, kubeconfig CA data, every leaf and kubeconfig client certificate
 #             and the state file; after phase 3 nothing trusts or is signed by the old CAs, and the same
