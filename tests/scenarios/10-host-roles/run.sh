@@ -105,4 +105,4 @@ case "$cni_out" in 10.244.2.*/24*) ;; *) fail "w1: CNI address '$cni_out' not in
 labssh w1 -- "ip route show 10.244.0.0/24" | grep -q "via $CP1_IP" || fail "w1: no route to cp1's pod subnet"
 say "bridge CNI on w1: $cni_out; route 10.244.0.0/24 via cp1 ($CP1_IP)"
 
-say "PASS in $((SECONDS - t0))s (first run ${run1}s, no-op run ${run2}s)"
+say "PASS in $((SECONDS - t0))s (first run ${run1}s, no-op run ${run2/%[0-9]/&s})"
