@@ -164,7 +164,16 @@ gate() {
     [ "$(steps 'Renew due certificates' ': Health of ')" = "work cp1,gate cp1,work cp2,gate cp2" ]
   check "cp1 has a new apiserver cert" [ "$before1" != "$(fp cp1 $PKI/apiserver.crt)" ]
   check "cp3 untouched (same apiserver cert)" [ "$before3" = "$(fp cp3 $PKI/apiserver.crt)" ]
+  # ... and the backup the stopped run made on cp1 puts cp1's previous certificates back
+  t=$SECONDS
+  run playbooks/restore_certs.yml -e groundwork_confirm=restore_certs -e restore_certs_hosts=cp1 \
+    -e restore_certs_backup=latest; rc=$?
+  mark "restore_certs cp1" "$t"
+  [ "$rc" = 0 ] || show_failure
+  check "restore_certs.yml put cp1's previous apiserver cert back, cp1's gate passed (rc $rc)" \
+    same_cert_after_rc "$rc" "$before1" "$(fp cp1 $PKI/apiserver.crt)"
 }
+same_cert_after_rc() { [ "$1" = 0 ] && [ "$2" = "$3" ]; }
 
 ca() {
   local t=$SECONDS rc order
