@@ -63,4 +63,4 @@ from pip._internal.cli.main import main
 sys.exit(main(["install"] + [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]))
 PYEOF
 fi
-log "ready: $(.venv/bin/ansible --version | head -1)"
+log "ready: $(.venv/bin/ansible --version 2>/dev/null | sed -n 1p)"
