@@ -218,6 +218,12 @@ EOF
     [ "${runs:-0}" -ge 3 ] && break
   done
   [ "${runs:-0}" -ge 3 ] || fail "$v: the timer made ${runs:-0} backups in 60 s (want >= 3)"
+  # count once no backup is under way: between a bundle's upload and its sidecar's (which prunes)
+  # the backup host briefly holds keep + 1 bundles
+  for h in e1 e2 e3; do
+    ssh_host "$h" -- "systemctl stop groundwork-etcd-backup.timer; for i in \$(seq 1 60); do
+      case \$(systemctl show -p ActiveState --value groundwork-etcd-backup.service) in activating|deactivating) sleep 1 ;; *) break ;; esac; done"
+  done
   local remote
   remote=$(ssh_host bk -- "ls /var/backups/groundwork/etcd/drill/ | grep -c 'tar.enc\$'")
   [ "$remote" = 2 ] || fail "$v: $remote bundles on the backup host (retention 2)"
