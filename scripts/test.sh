@@ -21,6 +21,10 @@ STAGES=("$@")
 # starts at once in the background, beside the other stages; the lab stage runs lane 1 and then
 # waits for lane 2. GW_CI_LANES=1 runs every lane in the lab stage, one after the other.
 LANE2_PID=
+# the last lines of every failed scenario (both lanes), printed again in the summary
+mkdir -p "$ROOT/tests/output"
+export GW_FAILURE_LOG="$ROOT/tests/output/scenario-failures.txt"
+rm -f "$GW_FAILURE_LOG"
 if [[ " ${STAGES[*]} " == *" lab "* ]] && [ "${#STAGES[@]}" -gt 1 ] && [ "${GW_CI_LANES:-2}" -gt 1 ] \
    && [ -z "${GW_SCENARIOS:-}" ]; then
   mkdir -p "$ROOT/tests/output"
@@ -66,6 +70,7 @@ for s in "${STAGES[@]}"; do
 done
 
 printf '\n===== summary =====\n'
+[ ! -s "$GW_FAILURE_LOG" ] || cat "$GW_FAILURE_LOG"
 printf '%s\n' "${RESULTS[@]}"
 echo "total: $SECONDS s (bootstrap included)"
 echo "stages: $passed passed, $failed failed"
