@@ -18,6 +18,10 @@ timer and the playbooks run the same code. Facts this code relies on (recorded i
 - A failed ``snapshot restore`` leaves ``member/snap/db`` behind without ``member/wal``:
   restore never writes into the final data dir; it restores into a sibling temp dir and
   renames it, and moves any leftover or old dir aside (never deletes it).
+- ``endpoint health`` against an endpoint where nothing listens does not fail fast: the
+  client keeps redialling until the command timeout (about 10 s each time a fresh member is
+  looked for). A refused TCP connect is final, so such endpoints are reported down without
+  asking etcdctl (``tcp_refused``); any other outcome (timeout, filtered) is left to etcdctl.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 
@@ -278,6 +283,25 @@ def prune(directory, keep, prefix=SNAPSHOT_PREFIX, dry_run=False):
 
 
 # --------------------------------------------------------------------------- the tools
+def tcp_refused(endpoint, timeout=1.0):
+    """The reason when nothing listens at the endpoint's host:port (connection refused), else None.
+
+    Only a refusal counts: a timeout, an unreachable network or a name that does not resolve is
+    left for etcdctl to judge (it may still get through, or say more).
+    """
+    m = re.match(r"^(?:[a-z]+://)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?", endpoint or "")
+    if not m:
+        return None
+    host, port = m.group(1).strip("[]"), int(m.group(2) or 2379)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused at %s:%d (nothing listens there)" % (host, port)
+    except OSError:
+        return None
+
+
 class Etcd:
     """etcdctl (v3 API) and, when present, etcdutl; same code for 3.4 and 3.5+.
 
@@ -286,8 +310,10 @@ class Etcd:
     """
 
     def __init__(self, endpoints=None, cacert=None, cert=None, key=None, etcdctl="etcdctl", etcdutl=None,
-                 run_command=subprocess_run, dial_timeout="5s", command_timeout="15s"):
+                 run_command=subprocess_run, dial_timeout="5s", command_timeout="15s", probe=None):
         self.endpoints = list(endpoints or [])
+        # probe(endpoint) -> reason when the endpoint refuses connections (tcp_refused), or None
+        self.probe = probe
         self.cacert, self.cert, self.key = cacert, cert, key
         self.dial_timeout, self.command_timeout = dial_timeout, command_timeout
         self.ctl = Runner(etcdctl, run_command, env={"ETCDCTL_API": "3"})
@@ -368,12 +394,28 @@ class Etcd:
         return parse_member_list(out)
 
     def endpoint_health(self, endpoints=None):
-        """Never raises for unhealthy endpoints (rc 1 with JSON); raises when nothing parses."""
-        rc, out, err = self._ctl_json(["endpoint", "health"], endpoints, check=False)
+        """Never raises for unhealthy endpoints (rc 1 with JSON); raises when nothing parses.
+
+        With a ``probe``, endpoints that refuse connections are reported down without etcdctl
+        (it would wait the whole command timeout for them); etcdctl checks the others.
+        """
+        endpoints = list(endpoints if endpoints is not None else self.endpoints)
+        refused = {}
+        if self.probe is not None:
+            for ep in endpoints:
+                reason = self.probe(ep)
+                if reason:
+                    refused[ep] = reason
+        down = [{"endpoint": ep, "health": False, "took": None, "error": refused[ep]}
+                for ep in endpoints if ep in refused]
+        asked = [ep for ep in endpoints if ep not in refused]
+        if not asked:
+            return sorted(down, key=lambda h: h["endpoint"] or "")
+        rc, out, err = self._ctl_json(["endpoint", "health"], asked, check=False)
         if not out.strip():
             raise ToolError("etcdctl endpoint health printed nothing (rc=%s): %s" % (rc, err.strip()[-500:]),
                             rc=rc, stdout=out, stderr=err)
-        return parse_endpoint_health(out)
+        return sorted(parse_endpoint_health(out) + down, key=lambda h: h["endpoint"] or "")
 
     def endpoint_status(self, endpoints=None):
         """Reachable endpoints only (etcdctl leaves dead ones out and exits 1)."""
@@ -742,7 +784,7 @@ def etcd_from_params(params, run_command=subprocess_run):
     return Etcd(endpoints=params.get("endpoints"), cacert=params.get("cacert"), cert=params.get("cert"),
                 key=params.get("key"), etcdctl=params.get("etcdctl") or "etcdctl", etcdutl=params.get("etcdutl"),
                 run_command=run_command, dial_timeout=params.get("dial_timeout") or "5s",
-                command_timeout=params.get("command_timeout") or "15s")
+                command_timeout=params.get("command_timeout") or "15s", probe=tcp_refused)
 
 
 def module_runner(module):

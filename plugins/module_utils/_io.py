@@ -34,15 +34,26 @@ def write_atomic(path, content, mode=0o600, atomic_move=None):
 
     The temp file is created with ``mode`` from the first byte (O_EXCL, no umask window),
     flushed and fsynced, then moved over ``path``: readers see the old or the new file,
-    never a partial one. ``atomic_move`` may be ``module.atomic_move`` (keeps SELinux
-    contexts); without it ``os.replace`` is used. Returns nothing; raises GroundworkError.
+    never a partial one. A replaced file keeps its owner and group (etcd reads its keys as
+    the etcd user) when the caller may give them. ``atomic_move`` may be ``module.atomic_move``
+    (keeps SELinux contexts); without it ``os.replace`` is used. Returns nothing; raises
+    GroundworkError.
     """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     ensure_dir(directory)
     if not os.access(directory, os.W_OK):
         raise GroundworkError("directory %s is not writable: fix its permissions or choose another path" % directory)
+    try:
+        old = os.stat(path)
+    except OSError:
+        old = None
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, old.st_uid, old.st_gid)
+            except PermissionError:
+                pass  # not root: the file becomes ours, as any rewrite by this user would
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(content)

@@ -800,8 +800,34 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
             "diff": {"before": before, "after": after}}
 
 
+def find_backup(backup_root, backup):
+    """The backup dir named ``backup`` under ``backup_root`` ("latest": the newest one), checked."""
+    if not backup:
+        raise GroundworkError("no backup given: a directory name under %s, or latest" % backup_root)
+    if not os.path.isdir(backup_root):
+        raise GroundworkError("no certificate backups on this node: %s does not exist" % backup_root)
+    names = sorted(n for n in os.listdir(backup_root) if os.path.isdir(os.path.join(backup_root, n)))
+    if backup == "latest":
+        if not names:
+            raise GroundworkError("no certificate backups on this node: %s is empty" % backup_root)
+        # newest by modification time, then by name (names start with a UTC time stamp)
+        backup = max(names, key=lambda n: (os.stat(os.path.join(backup_root, n)).st_mtime, n))
+    elif "/" in backup or backup in (".", ".."):
+        raise GroundworkError("backup %r: give a directory name under %s (or latest), not a path" % (backup, backup_root))
+    elif backup not in names:
+        raise GroundworkError("no backup %r under %s; there are: %s" % (backup, backup_root, ", ".join(names) or "none"))
+    backup_dir = os.path.join(backup_root, backup)
+    if not backup_manifest(backup_dir):
+        raise GroundworkError("backup %s holds no files: nothing to put back" % backup_dir)
+    return backup_dir
+
+
 def restore_backup(backup_dir, check_mode=False, atomic_move=None):
-    """Put every file of a backup dir back where it came from; returns the paths restored (changed ones)."""
+    """Put every file of a backup dir back where it came from; returns the paths restored (changed ones).
+
+    A restored file keeps the live file's mode, owner and group (backup copies are all root 0600);
+    a file that is gone comes back 0600.
+    """
     if not os.path.isdir(backup_dir):
         raise GroundworkError("backup dir %s does not exist" % backup_dir)
     restored = []

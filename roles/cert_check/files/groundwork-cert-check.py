@@ -80,12 +80,27 @@ def sources(cfg):
     return out
 
 
+def kubeconfig_credentials(text):
+    """(key, value) of the client certificate entries of a kubeconfig, YAML or JSON (kubeconfigs
+    written by client-go tools may be JSON, which is YAML too but has no "key: value" lines)."""
+    if text.lstrip().startswith("{"):
+        doc = json.loads(text)
+        out = []
+        for entry in doc.get("users") or []:
+            user = (entry or {}).get("user") or {}
+            out += [(k, user[k]) for k in ("client-certificate-data", "client-certificate") if user.get(k)]
+        return out
+    return [(k, v.strip("'\"")) for k, v in KC.findall(text)]
+
+
 def certificate_of(path):
     text = read(path)
     if path.endswith(".conf"):
-        for key, value in KC.findall(text):
+        for key, value in kubeconfig_credentials(text):
             if key == "client-certificate-data":
                 return first_cert_der(base64.b64decode(value).decode("ascii", "replace"))
+            if not os.path.isabs(value):
+                value = os.path.join(os.path.dirname(path), value)
             if os.path.isfile(value):
                 return first_cert_der(read(value))
         return None

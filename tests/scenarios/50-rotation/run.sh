@@ -165,8 +165,8 @@ gate() {
   check "cp1 has a new apiserver cert" [ "$before1" != "$(fp cp1 $PKI/apiserver.crt)" ]
   check "cp3 untouched (same apiserver cert)" [ "$before3" = "$(fp cp3 $PKI/apiserver.crt)" ]
   # ... and the backup the stopped run made on cp1 puts cp1's previous certificates back
-  # (GW_ROTATION_PUTBACK=0 skips it: it fails today — etcd on cp1 does not restart — and leaves
-  # cp1's etcd down for the CA part)
+  # (GW_ROTATION_PUTBACK=0 skips it). The put-back must keep the etcd user's keys etcd's: it once
+  # made them root's and etcd on cp1 did not start again.
   [ "${GW_ROTATION_PUTBACK:-1}" != 0 ] || return 0
   t=$SECONDS
   run playbooks/restore_certs.yml -e groundwork_confirm=restore_certs -e restore_certs_hosts=cp1 \
@@ -175,6 +175,8 @@ gate() {
   [ "$rc" = 0 ] || show_failure
   check "restore_certs.yml put cp1's previous apiserver cert back, cp1's gate passed (rc $rc)" \
     same_cert_after_rc "$rc" "$before1" "$(fp cp1 $PKI/apiserver.crt)"
+  local owners; owners=$(ssh_host cp1 -- stat -c %U $PKI/etcd/peer.key $PKI/etcd/server.key | tr '\n' ' ')
+  check "the etcd user still owns etcd's keys on cp1 ($owners)" [ "$owners" = "etcd etcd " ]
 }
 same_cert_after_rc() { [ "$1" = 0 ] && [ "$2" = "$3" ]; }
 

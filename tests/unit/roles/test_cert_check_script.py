@@ -82,3 +82,25 @@ def test_unreadable_certificate_is_counted(tree):
     rows, errors = mod.check(tree)
     assert [os.path.basename(e["path"]) for e in errors] == ["broken.crt"] and len(rows) == 3
     assert "groundwork_cert_check_errors 1" in mod.metrics(rows, errors, tree, 0)
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_json_and_quoted_kubeconfigs_are_read(tree, block, tmp_path):
+    """kubelet.conf written as JSON (the kubeadm double writes it so on joined nodes; client-go may too)
+    and a quoted YAML value are checked like any kubeconfig, not skipped."""
+    import json
+    mod = _load(block)
+    data = base64.b64encode((tmp_path / "admin.pem").read_bytes()).decode()
+    kube = tree["kubeconfig_dir"]
+    with open(os.path.join(kube, "kubelet.conf"), "w") as f:
+        user = {"client-certificate": "kubelet-client.pem", "client-key": "kubelet-client.pem"}
+        json.dump({"apiVersion": "v1", "kind": "Config", "users": [{"name": "system:node:w1", "user": user}]}, f)
+    _cert(tmp_path / "kube" / "kubelet-client.pem", 3, "system:node:w1")
+    with open(os.path.join(kube, "quoted.conf"), "w") as f:
+        f.write('users:\n- name: q\n  user:\n    client-certificate-data: "%s"\n' % data)
+    with open(os.path.join(kube, "broken.conf"), "w") as f:
+        f.write("{not json")
+    rows, errors = mod.check(tree)
+    days = {os.path.basename(r["path"]): r["seconds_left"] // 86400 for r in rows}
+    assert days["kubelet.conf"] == 2 and days["quoted.conf"] == 4
+    assert [os.path.basename(e["path"]) for e in errors] == ["broken.conf"]

@@ -460,3 +460,48 @@ def test_check_snapshot_foreign_and_missing(tmp_path):
         E.check_snapshot(None, str(tmp_path / "nope.db"))
     with pytest.raises(GroundworkError, match="no snapshot"):
         E.check_snapshot(None, dest_dir=str(tmp_path / "empty"))
+
+
+# ------------------------------------------------------------------ refused endpoints, without etcdctl
+def test_tcp_refused_real_sockets():
+    """A port where nothing listens is refused at once; a listening one is not; other failures are not judged."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    open_port = srv.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        assert E.tcp_refused("https://127.0.0.1:%d" % open_port) is None
+        reason = E.tcp_refused("https://127.0.0.1:%d" % closed_port)
+        assert reason and "refused" in reason and str(closed_port) in reason
+        assert E.tcp_refused("https://no-such-host.invalid:2379") is None   # left to etcdctl
+        assert E.tcp_refused("") is None
+    finally:
+        srv.close()
+
+
+def test_endpoint_health_skips_refused_endpoints():
+    """Refused endpoints are reported down without etcdctl; etcdctl is asked only about the others."""
+    rec = Recorder([("endpoint health", 1,
+                     '[{"endpoint":"https://127.0.0.1:2379","health":true,"took":"2ms"}]', "")])
+    e = E.Etcd(["https://127.0.0.1:2379", "https://127.0.0.1:12379"], "/p/ca.crt", "/p/c.crt", "/p/c.key",
+               etcdctl="/bin/etcdctl", etcdutl="", run_command=rec,
+               probe=lambda ep: "connection refused" if ep.endswith(":12379") else None)
+    health = e.endpoint_health()
+    assert [(h["endpoint"], h["health"]) for h in health] == [
+        ("https://127.0.0.1:12379", False), ("https://127.0.0.1:2379", True)]
+    assert health[0]["error"] == "connection refused"
+    assert [a for a in rec.calls[0][0] if a.startswith("--endpoints=")] == ["--endpoints=https://127.0.0.1:2379"]
+
+
+def test_endpoint_health_all_refused_runs_nothing():
+    rec = Recorder([("version", 0, "etcdctl version: 3.4.23\nAPI version: 3.4\n", "")])
+    e = E.Etcd(["https://127.0.0.1:2379"], etcdctl="/bin/etcdctl", etcdutl="", run_command=rec,
+               probe=lambda ep: "connection refused")
+    info = e.cluster_info()
+    assert info["healthy_endpoints"] == [] and info["members"] == [] and not info["healthy"]
+    assert [argv[1:] for argv, _env in rec.calls] == [["version"]]

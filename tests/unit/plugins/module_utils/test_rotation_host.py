@@ -351,3 +351,74 @@ def test_renew_leaves_reports_external_ca(node):
     assert [x["path"].rsplit("/", 1)[1] for x in r["due_external"]] == ["front-proxy-client.crt"]
     assert "CA key not on this node" in r["due_external"][0]["reason"]
     assert node.path("front-proxy-client.crt") not in r["written"]
+
+
+# ------------------------------------------------------------------ putting a backup back
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+
+
+@needs_root
+def test_write_atomic_keeps_owner_and_group(tmp_path):
+    p = tmp_path / "peer.key"
+    p.write_bytes(b"old")
+    os.chown(str(p), 65534, 65534)
+    H.write_atomic(str(p), b"new", 0o600)
+    st = os.stat(str(p))
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+    assert p.read_bytes() == b"new"
+    fresh = tmp_path / "fresh.key"
+    H.write_atomic(str(fresh), b"x", 0o600)
+    assert os.stat(str(fresh)).st_uid == 0
+
+
+@needs_root
+def test_restore_backup_keeps_live_mode_and_owner(tmp_path):
+    """etcd reads its keys as the etcd user: a put-back must not make them root's (50-rotation found it)."""
+    live = tmp_path / "etc" / "pki" / "etcd"
+    live.mkdir(parents=True)
+    key, crt = live / "peer.key", live / "peer.crt"
+    key.write_bytes(b"KEY1")
+    crt.write_bytes(b"CRT1")
+    os.chmod(str(key), 0o600)
+    os.chown(str(key), 65534, 65534)
+    os.chmod(str(crt), 0o644)
+    node = H.Node(str(tmp_path / "etc" / "pki"), str(tmp_path / "etc"), backup_root=str(tmp_path / "backups"))
+    node.backup_dir = H.new_backup_dir(node.backup_root, "renew")
+    node.write(str(key), b"KEY2")
+    node.write(str(crt), b"CRT2")
+    assert os.stat(str(key)).st_uid == 65534                                   # renewal kept the owner too
+    assert H.restore_backup(node.backup_dir, check_mode=True) == sorted([str(crt), str(key)])
+    assert key.read_bytes() == b"KEY2"                                         # check mode wrote nothing
+    assert H.restore_backup(node.backup_dir) == sorted([str(crt), str(key)])
+    assert key.read_bytes() == b"KEY1" and crt.read_bytes() == b"CRT1"
+    kst, cst = os.stat(str(key)), os.stat(str(crt))
+    assert (kst.st_uid, kst.st_gid, stat.S_IMODE(kst.st_mode)) == (65534, 65534, 0o600)
+    assert (cst.st_uid, stat.S_IMODE(cst.st_mode)) == (0, 0o644)               # not the backup copy's 0600
+    assert H.restore_backup(node.backup_dir) == []                             # idempotent
+
+
+def test_find_backup(tmp_path):
+    root = tmp_path / "certs"
+    with pytest.raises(H.GroundworkError, match="does not exist"):
+        H.find_backup(str(root), "latest")
+    root.mkdir()
+    with pytest.raises(H.GroundworkError, match="is empty"):
+        H.find_backup(str(root), "latest")
+    for name, mtime in (("20261120T100000Z-renew", 1000), ("ca-20261121T100000Z-trusted", 3000),
+                        ("20261122T100000Z-renew", 2000)):
+        d = root / name / "etc"
+        d.mkdir(parents=True)
+        (d / "f").write_text(name)
+        os.utime(str(root / name), (mtime, mtime))
+    assert H.find_backup(str(root), "latest") == str(root / "ca-20261121T100000Z-trusted")
+    assert H.find_backup(str(root), "20261120T100000Z-renew") == str(root / "20261120T100000Z-renew")
+    with pytest.raises(H.GroundworkError, match="there are: 20261120T100000Z-renew, 20261122T100000Z-renew, ca-"):
+        H.find_backup(str(root), "20260101T000000Z-renew")
+    for bad in ("../etc", "/etc", ".."):
+        with pytest.raises(H.GroundworkError, match="not a path"):
+            H.find_backup(str(root), bad)
+    with pytest.raises(H.GroundworkError, match="no backup given"):
+        H.find_backup(str(root), "")
+    (root / "empty").mkdir()
+    with pytest.raises(H.GroundworkError, match="holds no files"):
+        H.find_backup(str(root), "empty")
