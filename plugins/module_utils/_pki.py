@@ -1118,3 +1118,30 @@ def report_table(rows):
         lines.append("  ".join(cell(row, name, width).ljust(width) for name, width in REPORT_COLUMNS).rstrip())
     lines.append("%d certificate(s) on %d host(s); soonest expiry first" % (len(rows), len(set(r["host"] for r in rows))))
     return "\n".join(lines) + "\n"
+
+
+def read_material(pki_dir, names):
+    """Content of the named files below ``pki_dir`` -> ({name: text}, [missing names]).
+
+    For handing the shared CA and service-account files to other hosts in one call. Names are
+    relative and may not leave ``pki_dir``; only regular files are read.
+    """
+    base = os.path.realpath(pki_dir)
+    material, missing = {}, []
+    for name in names:
+        if not name or os.path.isabs(name) or ".." in name.split("/"):
+            raise GroundworkError("%r: give a path relative to %s without '..'" % (name, pki_dir))
+        path = os.path.join(base, name)
+        if not os.path.realpath(path).startswith(base + os.sep):
+            raise GroundworkError("%s leads outside %s (a symlink?): refusing to read it" % (path, pki_dir))
+        if not os.path.exists(path):
+            missing.append(name)
+            continue
+        if not os.path.isfile(path):
+            raise GroundworkError("%s is not a regular file" % path)
+        data = _io.read_bytes(path)
+        try:
+            material[name] = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise GroundworkError("%s is not PEM text" % path)
+    return material, missing

@@ -524,3 +524,23 @@ def test_scan_sorted_by_expiry(tmp_path):
     assert [r["not_after"] for r in rows] == sorted(r["not_after"] for r in rows)
     assert {r["name"] for r in rows if r["is_ca"]} == {"ca", "front-proxy-ca", "etcd/ca"}
     assert all(r["days_left"] in (364, 365, 3650) for r in rows)
+
+
+# ------------------------------------------------------------------ shared material in one call
+def test_read_material(tmp_path):
+    (tmp_path / "etcd").mkdir()
+    (tmp_path / "ca.crt").write_text("CERT\n")
+    (tmp_path / "etcd" / "ca.key").write_text("KEY\n")
+    material, missing = _pki.read_material(str(tmp_path), ["ca.crt", "ca.key", "etcd/ca.key"])
+    assert material == {"ca.crt": "CERT\n", "etcd/ca.key": "KEY\n"} and missing == ["ca.key"]
+    for bad in ("../x", "/etc/passwd", "", "etcd/../../x"):
+        with pytest.raises(GroundworkError, match="relative"):
+            _pki.read_material(str(tmp_path), [bad])
+    os.symlink("/etc/hostname", str(tmp_path / "sa.key"))
+    with pytest.raises(GroundworkError, match="outside"):
+        _pki.read_material(str(tmp_path), ["sa.key"])
+    with pytest.raises(GroundworkError, match="not a regular file"):
+        _pki.read_material(str(tmp_path), ["etcd"])
+    (tmp_path / "bin.key").write_bytes(b"\xff\xfe")
+    with pytest.raises(GroundworkError, match="not PEM"):
+        _pki.read_material(str(tmp_path), ["bin.key"])
