@@ -169,6 +169,7 @@ class Load:
         self.stop = threading.Event()
         self.writes = []      # (t, ok, key, err)
         self.samples = []     # (t, healthy count, per member)
+        self.dips = []        # first readings below quorum, before confirmation, with etcdctl's errors
         self.threads = [threading.Thread(target=self._writer, daemon=True),
                         threading.Thread(target=self._monitor, daemon=True)]
 
@@ -194,16 +195,32 @@ class Load:
                 return
             t = time.monotonic()
             # short timeouts: a member that is down must show as down, not be waited for
-            r = self.members.ctl(self.client, "endpoint", "health", "-w", "json", timeout="1s", dial="300ms")
-            state = {}
-            try:
-                for e in json.loads(r.stdout):
-                    state[e["endpoint"]] = bool(e.get("health"))
-            except ValueError:
-                pass
-            per = {n: state.get(self.members.m[n]["client"], False) for n in names}
+            per, errors = self._sample(names, timeout="1s", dial="300ms")
+            if sum(per.values()) < 2:
+                # Fewer than two healthy is the claim the test fails on, so it is confirmed at once
+                # with etcdctl's default-sized timeouts before it is believed: on a loaded 2-CPU CI
+                # machine one 1 s sample once read all three members down while 604 of 604 writes
+                # through the same members succeeded (the client, not the cluster, missed its
+                # deadline, or read a certificate and key from two moments of the rotation).
+                # A real loss of quorum lasts for an election at least and shows in both samples
+                # (and in the writer's failures, asserted separately). The first reading is kept.
+                self.dips.append({"t": t, "healthy": sum(per.values()), "errors": errors})
+                per, errors = self._sample(names, timeout="5s", dial="2s")
+                self.dips[-1]["confirmed_healthy"] = sum(per.values())
             self.samples.append((t, sum(per.values()), per))
             time.sleep(0.2)
+
+    def _sample(self, names, timeout, dial):
+        r = self.members.ctl(self.client, "endpoint", "health", "-w", "json", timeout=timeout, dial=dial)
+        state, errors = {}, {}
+        try:
+            for e in json.loads(r.stdout):
+                state[e["endpoint"]] = bool(e.get("health"))
+                if e.get("error"):
+                    errors[e["endpoint"]] = e["error"][-200:]
+        except ValueError:
+            errors["etcdctl"] = "rc=%s: %s" % (r.returncode, (r.stderr or r.stdout)[-300:])
+        return {n: state.get(self.members.m[n]["client"], False) for n in names}, errors
 
     def __enter__(self):
         for t in self.threads:
@@ -314,7 +331,7 @@ def test_etcd_ca_rotation_keeps_peers_and_clients_talking(work):
         writes, samples = load.writes, load.samples
         failed = [w for w in writes if not w[1]]
         windows = [(r["seconds"]) for r in report["restarts"]]
-        report.update(writes=len(writes), failed_writes=len(failed), samples=len(samples),
+        report.update(writes=len(writes), failed_writes=len(failed), samples=len(samples), unconfirmed_dips=load.dips[:5],
                       min_healthy=min(s[1] for s in samples) if samples else None,
                       failures=[w[3] for w in failed][:5], total_seconds=round(time.monotonic() - t_all, 1))
         # longest run of consecutive failed operations, in seconds
@@ -340,7 +357,8 @@ def test_etcd_ca_rotation_keeps_peers_and_clients_talking(work):
                 json.dump(report, f, indent=1)
         assert len(writes) > 50 and len(samples) > 10
         assert seen_down > 0, "the monitor never saw a restarted member down: it cannot prove anything"
-        assert report["min_healthy"] >= 2, "quorum lost: %s" % [s for s in samples if s[1] < 2][:3]
+        assert report["min_healthy"] >= 2, "quorum lost: %s; first readings: %s" % (
+            [s for s in samples if s[1] < 2][:3], load.dips[:3])
         assert len(failed) <= 3 and longest <= max(windows or [0]), report   # nothing beyond one restart window
         ok_keys = {w[2] for w in writes if w[1]}
         got = members.ctl("m2", "get", "/rotation/", "--prefix", "--keys-only", timeout="10s")
