@@ -6,6 +6,9 @@
 #   single    1 host (control plane, no endpoint proxy); second run changed=0
 #   bad join  then a spare host joins it with a wrong CA hash -> fails at once with kubeadm's message
 #             naming the real pin, writes nothing; an unknown token fails with kubeadm's message
+#             then (GW_UPGRADE, default 1) upgrade.yml to v1.35.1 (upgrade.sh): refusals first (two minors
+#             ahead; no backup program), nothing changed; then cp1 apply, cp2/cp3 node, the workers; every node
+#             drained, new kubelet, uncordoned, Ready; second run changed=0; old binaries refused afterwards
 #   stacked_restore (only when named in GW_SCENARIO_PARTS) cp1 with a REAL stacked etcd (Debian's etcd
 #             as the image's binary, run by fake_kubelet) + backup host bk: etcd.yml, N keys, backup.yml,
 #             M keys, refusals, loss (manifest out, db overwritten, manifest back: crash loop),
@@ -21,6 +24,8 @@ SITE=${GW_SITE_PLAYBOOK:-site.yml}
 WORK=$(mktemp -d /tmp/gw-install.XXXXXX)
 # shellcheck source=tests/scenarios/30-install/lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=tests/scenarios/30-install/upgrade.sh
+. "$HERE/upgrade.sh"
 cd "$ROOT" || exit 1
 
 log() { printf '[30-install] %s\n' "$*"; }
@@ -134,6 +139,7 @@ ha() {
   check "encryption config 600, one key on every control plane" \
     [ "$(for h in cp1 cp2 cp3; do ssh_host $h -- sha256sum /etc/kubernetes/encryption/config.yaml | cut -c1-64; done | sort -u | wc -l)$(mode_of cp3 /etc/kubernetes/encryption/config.yaml)" = 1600 ]
   check "join token file removed" [ -z "$(ssh_host w2 -- ls /etc/kubernetes/.kubeadm-join.yaml 2>/dev/null)" ]
+  if [ "${GW_UPGRADE:-1}" != 0 ]; then upgrade_ha; else log "upgrade skipped (GW_UPGRADE=0)"; fi
   lab_down
 }
 

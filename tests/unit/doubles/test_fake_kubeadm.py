@@ -268,3 +268,116 @@ def test_reset_removes_what_kubeadm_removes(tmp_path):
     assert os.listdir(node / "var/lib/kubelet") == []
     assert os.path.exists(node / "etc/cni/net.d/10-lab.conflist")  # left behind, as recorded
     assert run(["reset", "--force"], root=node)[0] == 0  # again: still 0
+
+
+# ------------------------------------------------------------------------------------ upgrade
+def kubeadm_at(tmp_path, version):
+    """The double as a binary of another release (the lab stages it the same way)."""
+    with open(KUBEADM) as f:
+        text = f.read()
+    assert '\nVERSION = "v1.35.0-alpha.1"\n' in text
+    path = tmp_path / ("kubeadm-" + version)
+    path.write_text(text.replace('\nVERSION = "v1.35.0-alpha.1"\n', '\nVERSION = "%s"\n' % version))
+    path.chmod(0o755)
+    return str(path)
+
+
+def set_cluster_version(cluster, version):
+    sys.path.insert(0, DOUBLES)
+    loader = importlib.machinery.SourceFileLoader("fake_kubeadm_t", KUBEADM)
+    spec = importlib.util.spec_from_loader("fake_kubeadm_t", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    mod.ROOT = str(cluster["root"])
+    api = mod.API.from_kubeconfig("/etc/kubernetes/admin.conf")
+    status, cm = api.call("GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
+    cfg = json.loads(cm["data"]["ClusterConfiguration"])
+    before = dict(cfg)
+    cfg["kubernetesVersion"] = version
+    mod.put_cm(api, "kube-system", "kubeadm-config", {"ClusterConfiguration": json.dumps(cfg)})
+    return api, mod, before
+
+
+@pytest.fixture
+def upgradable(cluster, tmp_path):
+    """cp1 at v1.35.0 (kubeadm-config + the recorded manifests re-tagged), restored afterwards."""
+    mdir = str(cluster["root"]) + "/etc/kubernetes/manifests"
+    os.makedirs(mdir, exist_ok=True)
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        write(os.path.join(mdir, comp + ".yaml"),
+              fixture("cluster", "cp1", "files", "manifests", comp + ".yaml").replace("v1.35.0-alpha.1", "v1.35.0"))
+    api, mod, before = set_cluster_version(cluster, "v1.35.0")
+    yield {"mdir": mdir, "api": api}
+    mod.put_cm(api, "kube-system", "kubeadm-config", {"ClusterConfiguration": json.dumps(before)})
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        os.unlink(os.path.join(mdir, comp + ".yaml"))
+
+
+def run_bin(binary, args, root):
+    env = dict(os.environ, LC_ALL="C", FAKE_KUBE_ROOT=str(root))
+    p = subprocess.run([sys.executable, binary] + args, capture_output=True, text=True, env=env,
+                       stdin=subprocess.DEVNULL, timeout=60, check=False)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_upgrade_apply_enforces_kubeadms_version_policy(cluster, upgradable, tmp_path):
+    new = kubeadm_at(tmp_path, "v1.35.1")
+    before = open(os.path.join(upgradable["mdir"], "kube-apiserver.yaml")).read()
+    rc, out, err = run_bin(new, ["upgrade", "apply", "v1.37.0", "--yes"], cluster["root"])
+    assert rc == 1 and "kubeadm can upgrade only 1 minor version at a time" in err and "fatal errors" in err
+    rc, out, err = run_bin(new, ["upgrade", "apply", "v1.35.2", "--yes"], cluster["root"])
+    assert rc == 1 and 'is higher than the kubeadm version "v1.35.1"' in err and "--force" in err
+    # no --yes and no terminal: kubeadm asks, reads nothing, does not proceed
+    rc, out, err = run_bin(new, ["upgrade", "apply", "v1.35.1"], cluster["root"])
+    assert rc == 1 and "won't proceed; the user didn't answer (Y|y)" in err
+    assert open(os.path.join(upgradable["mdir"], "kube-apiserver.yaml")).read() == before
+
+
+def test_product_upgrade_drives_the_double(cluster, upgradable, tmp_path):
+    """_upgrade.upgrade_action against fake_kubeadm at v1.35.1: manifests re-tagged (old ones kept),
+    kubeadm-config at the new version, record written; a second run runs nothing; then `upgrade node`."""
+    from ansible_collections.groundwork.k8s.plugins.module_utils import _kubeadm as kk
+    from ansible_collections.groundwork.k8s.plugins.module_utils import _upgrade as uu
+    root = str(cluster["root"])
+    new = kubeadm_at(tmp_path, "v1.35.1")
+    adm = kk.Kubeadm(new, env={"FAKE_KUBE_ROOT": root})
+
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def wr(path, data, mode):
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+    p = {"mode": "apply", "version": "v1.35.1", "kubeconfig": "/etc/kubernetes/admin.conf", "etcd_upgrade": False,
+         "certificate_renewal": True, "patches_dir": None, "ignore_preflight_errors": [], "allow_prerelease": False,
+         "kubelet_versions": ["v1.35.0"], "manifest_dir": upgradable["mdir"], "record_path": str(tmp_path / "rec.json")}
+    res = uu.upgrade_action(p, adm, False, read, wr)
+    assert res["changed"] and res["control_plane_versions"] == {c: "v1.35.1" for c in uu.CONTROL_PLANE}
+    assert any("SUCCESS! A control plane node of your cluster was upgraded to \"v1.35.1\"" in x for x in res["stdout_lines"])
+    status, cm = upgradable["api"].call("GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
+    assert json.loads(cm["data"]["ClusterConfiguration"])["kubernetesVersion"] == "v1.35.1"
+    backups = [d for d in os.listdir(root + "/etc/kubernetes/tmp") if d.startswith("kubeadm-backup-manifests-")]
+    assert backups and "kube-apiserver:v1.35.0" in open(os.path.join(root, "etc/kubernetes/tmp", backups[-1],
+                                                                         "kube-apiserver.yaml")).read()
+    assert oct(os.stat(os.path.join(upgradable["mdir"], "kube-apiserver.yaml")).st_mode & 0o777) == "0o600"
+    # second run: already there, kubeadm not run
+    res = uu.upgrade_action(p, kk.Kubeadm("/nonexistent/kubeadm"), False, read, wr)
+    assert not res["changed"]
+    # another control plane still at v1.35.0: `upgrade node` brings it to kubeadm-config's version
+    for comp in uu.CONTROL_PLANE:
+        path = os.path.join(upgradable["mdir"], comp + ".yaml")
+        write(path, open(path).read().replace("v1.35.1", "v1.35.0"))
+    os.unlink(str(tmp_path / "rec.json"))
+    res = uu.upgrade_action(dict(p, mode="node"), adm, False, read, wr)
+    assert res["changed"] and res["control_plane_versions"] == {c: "v1.35.1" for c in uu.CONTROL_PLANE}
+    # an old kubeadm refuses `upgrade node` on a control plane of a newer cluster (kubeadm's own check)
+    for comp in uu.CONTROL_PLANE:
+        path = os.path.join(upgradable["mdir"], comp + ".yaml")
+        write(path, open(path).read().replace("v1.35.1", "v1.35.0"))
+    rc, out, err = run_bin(kubeadm_at(tmp_path, "v1.35.0"), ["upgrade", "node"], root)
+    assert rc == 1 and 'higher than the kubeadm version "v1.35.0"' in err
