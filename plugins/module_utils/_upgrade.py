@@ -157,12 +157,14 @@ def upgrade_action(p, kubeadm, check_mode, read, write, now=None):
     if action == "none":
         res["diff"] = {"before": before, "after": before}
         return res
-    kv = kubeadm.version()["version"]
+    # In check mode the target kubeadm was not installed (the install task only reported it), so the
+    # node's kubeadm is not asked: the real run checks it before it runs anything.
+    kv = None if check_mode else kubeadm.version()["version"]
     if p["mode"] == "apply":
         problems = policy_problems(cp["kube-apiserver"], target, kv, p.get("kubelet_versions") or (),
                                    p.get("allow_prerelease"))
     else:
-        problems = [] if kv == target else [
+        problems = [] if kv in (None, target) else [
             "kubeadm on this node is %s, not the target %s: install the target's kubeadm first" % (kv, target)]
     if problems:
         raise GroundworkError("upgrade to %s refused, nothing changed: %s" % (target, "; ".join(problems)),

@@ -165,9 +165,12 @@ def test_apply_runs_kubeadm_once_and_records(tmp_path):
         return 0, '[upgrade] SUCCESS! A control plane node of your cluster was upgraded to "v1.35.1".\n', ""
     calls = []
     p = params(tmp_path)
-    # check mode: says it would change, runs only `kubeadm version`, writes nothing
+    # check mode: says it would change, runs nothing (the target kubeadm is not installed in check mode), writes nothing
     res = u.upgrade_action(p, k.Kubeadm("kubeadm", run_command=kubeadm_double), True, read, writer(tmp_path), now=NOW)
-    assert res["changed"] and [c[1] for c in calls] == ["version"] and not (tmp_path / "record.json").exists()
+    assert res["changed"] and calls == [] and not (tmp_path / "record.json").exists()
+    # ... but still refuses what the policy refuses
+    with pytest.raises(GroundworkError, match="one minor version at a time"):
+        u.upgrade_action(dict(p, version="v1.37.0"), k.Kubeadm("kubeadm", run_command=kubeadm_double), True, read, None)
     calls.clear()
     res = u.upgrade_action(p, k.Kubeadm("kubeadm", run_command=kubeadm_double), False, read, writer(tmp_path), now=NOW)
     assert res["changed"] and calls[1][1:4] == ["upgrade", "apply", "v1.35.1"]
