@@ -63,7 +63,7 @@ upgrade_ha() {
     fail "upgrade.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
   fi
   cp "$WORK/last.log" "$WORK/upgrade.log"
-  log "$(grep -o 'Cluster at [^"]*' "$WORK/upgrade.log" | head -1)"
+  log "plan: $(tr '\n' ' ' < "$WORK/upgrade.log" | grep -o 'Cluster at [^"]*' | tr -s ' ' | head -1)"
   check "kubeadm upgrade ran on cp1 first, then cp2, cp3, then the workers" \
     [ "$(task_hosts 'Kubeadm upgrade (apply' "$WORK/upgrade.log")" = "cp1 cp2 cp3 w1 w2 " ]
   for h in cp1 cp2 cp3; do
@@ -86,6 +86,17 @@ upgrade_ha() {
     [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
   else
     fail "upgrade.yml second run"; grep -A20 'fatal:' "$WORK/last.log" | head -40
+  fi
+
+  # a run stopped on w2 after its drain (the note is there, the kubelet is down): the next run finishes it
+  ssh_host w2 -- 'echo v1.35.1 > /var/lib/kubelet/groundwork-upgrade-drained && systemctl stop kubelet'
+  t=$SECONDS
+  if play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false; then
+    mark "upgrade-resume" "$t"
+    check "a stopped node is finished on the next run: kubelet restarted, Ready, uncordoned, note gone" \
+      [ "$(task_hosts 'Restart the kubelet' "$WORK/last.log")|$(task_hosts 'Uncordon the node' "$WORK/last.log")|$(node_state w2)" = "w2 |w2 |Kubernetes $UPGRADE_TO:$UPGRADE_TO node:active:no-note" ]
+  else
+    fail "upgrade.yml after a stopped run"; grep -A20 'fatal:' "$WORK/last.log" | head -40
   fi
 
   # the inventory still at the old version: the binaries role must not put the old kubelet back

@@ -362,8 +362,8 @@ def test_product_upgrade_drives_the_double(cluster, upgradable, tmp_path):
     status, cm = upgradable["api"].call("GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
     assert json.loads(cm["data"]["ClusterConfiguration"])["kubernetesVersion"] == "v1.35.1"
     backups = [d for d in os.listdir(root + "/etc/kubernetes/tmp") if d.startswith("kubeadm-backup-manifests-")]
-    assert backups and "kube-apiserver:v1.35.0" in open(os.path.join(root, "etc/kubernetes/tmp", backups[-1],
-                                                                         "kube-apiserver.yaml")).read()
+    kept = os.path.join(root, "etc/kubernetes/tmp", backups[-1], "kube-apiserver.yaml")
+    assert backups and "kube-apiserver:v1.35.0" in open(kept).read()
     assert oct(os.stat(os.path.join(upgradable["mdir"], "kube-apiserver.yaml")).st_mode & 0o777) == "0o600"
     # second run: already there, kubeadm not run
     res = uu.upgrade_action(p, kk.Kubeadm("/nonexistent/kubeadm"), False, read, wr)
