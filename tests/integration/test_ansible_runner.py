@@ -197,6 +197,7 @@ LAB_JOBS = [
     ("etcd", "backup set-up"),
     ("backup", "backup"),
     ("cert_report", "certificate report"),
+    ("upgrade", "upgrade"),
 ]
 
 
@@ -222,7 +223,15 @@ def test_lab_job(tmp_path, key, label):
     if not os.path.exists(os.path.join(ROOT, playbook)):
         pytest.skip("%s has not landed yet" % playbook)
     extravars = dict(survey_answers(key), **json.loads(os.environ.get("GW_AWX_LAB_EXTRAVARS", "{}")))
-    summary = run_in_lab(tmp_path, playbook, extravars, ident=key)
+    group_vars = None
+    if key == "upgrade":
+        # the inventory carries the new version and binaries (docs/upgrade.md), the survey the target
+        if not os.environ.get("GW_AWX_LAB_UPGRADE_VARS"):
+            pytest.skip("no upgrade binaries staged (GW_AWX_LAB_UPGRADE_VARS)")
+        group_vars = dict(json.loads(os.environ.get("GW_AWX_LAB_VARS", "{}")),
+                          **json.loads(os.environ["GW_AWX_LAB_UPGRADE_VARS"]))
+        assert extravars["upgrade_version"] == group_vars["groundwork_kubernetes_version"]
+    summary = run_in_lab(tmp_path, playbook, extravars, ident=key, group_vars=group_vars)
     record("lab %s (%s)" % (label, playbook), summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "tasks"}, sort_keys=True))
     assert summary["status"] == "successful" and summary["rc"] == 0, summary["failures"]
@@ -231,6 +240,14 @@ def test_lab_job(tmp_path, key, label):
     assert summary["events"].get("runner_on_failed", 0) == 0
     hosts = set(summary["stats"]["processed"])
     assert hosts, "no host processed"
+    if key == "upgrade":
+        # a verified backup was taken first, by one etcd member, then cp1 was upgraded
+        changed = summary["changed_tasks"]
+        backups = [t for t in changed if t.endswith("Take a verified, encrypted backup and copy it off the node")]
+        assert len(backups) == 1 and backups[0].startswith("e"), changed
+        assert "cp1: Kubeadm upgrade (apply on the first control plane, node on every other node)" in changed, changed
+        assert changed.index(backups[0]) < changed.index("cp1: Kubeadm upgrade (apply on the first control plane, "
+                                                         "node on every other node)")
     if key in ("site", "etcd") and os.environ.get("GW_AWX_RERUN", "1") != "0":
         # converging again changes nothing (the second run of every playbook reports changed=0)
         again = run_in_lab(tmp_path, playbook, extravars, ident=key + "-again")

@@ -53,7 +53,15 @@ upgrade_ha() {
   check "no backup program: refused, says how to get one or opt out" grep -q "No etcd backup program on cp1" "$WORK/last.log"
   check "nothing changed by the refused runs ($before)" \
     [ "$(manifest_tags cp2):$(ssh_host w1 -- /usr/local/bin/kubelet --version)" = "v1.35.0 v1.35.0 v1.35.0:Kubernetes v1.35.0-alpha.1" ]
-  mark "upgrade-refusals" "$t"
+  # check mode: runs through, reports changes, changes nothing
+  if play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false --check; then
+    check "check mode reports changes on every node (changed=$(changed_sum))" [ "$(changed_sum)" -ge 5 ]
+  else
+    fail "upgrade.yml --check"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -40
+  fi
+  check "nothing changed by the refused runs and the check-mode run" \
+    [ "$(manifest_tags cp2):$(ssh_host w1 -- /usr/local/bin/kubelet --version):$(ssh_host w1 -- ls /var/lib/kubelet/groundwork-upgrade.json 2>&1 | grep -c 'No such')" = "v1.35.0 v1.35.0 v1.35.0:Kubernetes v1.35.0-alpha.1:1" ]
+  mark "upgrade-refusals+check" "$t"
 
   t=$SECONDS
   if play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false; then
@@ -63,7 +71,7 @@ upgrade_ha() {
     fail "upgrade.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
   fi
   cp "$WORK/last.log" "$WORK/upgrade.log"
-  log "plan: $(tr '\n' ' ' < "$WORK/upgrade.log" | grep -o 'Cluster at [^"]*' | tr -s ' ' | head -1)"
+  log "plan: $(tr '\n' ' ' < "$WORK/upgrade.log" | tr -s ' ' | grep -o 'Cluster at .*backup first: [A-Za-z]*' | head -1)"
   check "kubeadm upgrade ran on cp1 first, then cp2, cp3, then the workers" \
     [ "$(task_hosts 'Kubeadm upgrade (apply' "$WORK/upgrade.log")" = "cp1 cp2 cp3 w1 w2 " ]
   for h in cp1 cp2 cp3; do

@@ -9,6 +9,8 @@
 #   set-up    playbooks/etcd.yml (backup program, key, timers, backup host), then again: changed=0
 #   backup    playbooks/backup.yml to the off-node backup host
 #   report    playbooks/cert_report.yml
+#   upgrade   playbooks/upgrade.yml to v1.35.1 (the inventory's version and binaries set to it): a verified
+#             etcd backup by the program etcd.yml installed, then cp1 upgraded
 #   refusal   a dangerous playbook with a wrong groundwork_confirm fails on the check, nothing changes
 # Checks the job events (runner_on_ok / changed / failed / unreachable / skipped) against
 # playbook_on_stats and prints the counts and run times of each job.
@@ -48,6 +50,12 @@ ETCD_SHA=$(sha256sum "$WORK/etcd-v3.4-linux-amd64.tar.gz" | cut -d' ' -f1)
 lab_up cp1,e1,e2,e3,bk1 || { log "FAIL: lab up"; exit 1; }
 write_groups cp1 "" none e1,e2,e3
 write_vars
+# The next release's doubles for the upgrade job (its inventory variables, as docs/upgrade.md asks)
+# shellcheck source=tests/scenarios/30-install/upgrade.sh
+. "$ROOT/tests/scenarios/30-install/upgrade.sh"
+stage_upgrade || { log "FAIL: staging the upgrade doubles"; exit 1; }
+GW_AWX_LAB_UPGRADE_VARS=$(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$WORK/upgrade-vars.yml")
+export GW_AWX_LAB_UPGRADE_VARS
 cat >> "$WORK/vars.yml" <<EOV
 etcd_binary_source: tarball
 etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
