@@ -822,16 +822,17 @@ def find_backup(backup_root, backup):
     return backup_dir
 
 
-def restore_backup(backup_dir, check_mode=False, atomic_move=None):
+def restore_backup(backup_dir, check_mode=False, atomic_move=None, files=None):
     """Put every file of a backup dir back where it came from; returns the paths restored (changed ones).
 
+    ``files``: the dir's :func:`backup_manifest` when the caller already has it (one walk, not two).
     A restored file keeps the live file's mode, owner and group (backup copies are all root 0600);
     a file that is gone comes back 0600.
     """
     if not os.path.isdir(backup_dir):
         raise GroundworkError("backup dir %s does not exist" % backup_dir)
     restored = []
-    for path in backup_manifest(backup_dir):
+    for path in backup_manifest(backup_dir) if files is None else files:
         data = read_bytes(os.path.join(backup_dir, path.lstrip("/")))
         if read_bytes(path) == data:
             continue

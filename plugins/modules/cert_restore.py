@@ -96,7 +96,7 @@ def main():
     try:
         backup_dir = H.find_backup(p["backup_root"], p["backup"])
         files = H.backup_manifest(backup_dir)
-        restored = H.restore_backup(backup_dir, check_mode=module.check_mode, atomic_move=module.atomic_move)
+        restored = H.restore_backup(backup_dir, check_mode=module.check_mode, atomic_move=module.atomic_move, files=files)
     except GroundworkError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     result = dict(changed=bool(restored), backup_dir=backup_dir, restored=restored, files=files)

@@ -395,6 +395,14 @@ def test_restore_backup_keeps_live_mode_and_owner(tmp_path):
     assert (kst.st_uid, kst.st_gid, stat.S_IMODE(kst.st_mode)) == (65534, 65534, 0o600)
     assert (cst.st_uid, stat.S_IMODE(cst.st_mode)) == (0, 0o644)               # not the backup copy's 0600
     assert H.restore_backup(node.backup_dir) == []                             # idempotent
+    # the module passes the manifest it already listed: the same files, no second walk
+    files = H.backup_manifest(node.backup_dir)
+    assert files == sorted([str(crt), str(key)])
+    key.write_bytes(b"KEY3")
+    assert H.restore_backup(node.backup_dir, files=files) == [str(key)] and key.read_bytes() == b"KEY1"
+    key.write_bytes(b"KEY4")
+    assert H.restore_backup(node.backup_dir, files=[str(crt)]) == []           # only what it is given
+    assert key.read_bytes() == b"KEY4"
 
 
 def test_find_backup(tmp_path):
