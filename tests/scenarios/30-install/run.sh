@@ -153,6 +153,7 @@ single() {
   install_twice single || return
   check "single node Ready" [ "$(ready_nodes cp1)" = "cp1" ]
   bad_joins w3
+  if [ "${GW_UPGRADE_SINGLE:-0}" = 1 ]; then upgrade_single; fi
   lab_down
 }
 

@@ -115,3 +115,27 @@ upgrade_ha() {
     grep -q "w1 was upgraded to $UPGRADE_TO .*set groundwork_kubernetes_version" <(tr '\n' ' ' < "$WORK/last.log")
   check "w1 kept kubelet $UPGRADE_TO" [ "$(ssh_host w1 -- /usr/local/bin/kubelet --version)" = "Kubernetes $UPGRADE_TO" ]
 }
+
+# Single host (part "single", GW_UPGRADE_SINGLE=1; not in CI): no drain (the workloads have nowhere to
+# go), apply on the only node, a second run changes nothing.
+upgrade_single() {
+  local t=$SECONDS
+  stage_upgrade || { fail "staging the $UPGRADE_TO doubles"; return; }
+  if play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false; then
+    mark "single-upgrade" "$t"
+  else
+    fail "upgrade.yml (single)"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
+  fi
+  check "single: cp1 runs $UPGRADE_TO, kubelet recorded (apply)" \
+    [ "$(manifest_tags cp1)|$(node_state cp1)" = "$UPGRADE_TO $UPGRADE_TO $UPGRADE_TO|Kubernetes $UPGRADE_TO:$UPGRADE_TO apply:active:no-note" ]
+  check "single: not drained (nowhere to go), kubelet restarted" \
+    [ "$(task_hosts 'Drain the node' "$WORK/last.log")|$(task_hosts 'Restart the kubelet' "$WORK/last.log")" = "|cp1 " ]
+  check "single: Ready after the upgrade" [ "$(ready_nodes cp1)" = "cp1" ]
+  t=$SECONDS
+  if play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false; then
+    mark "single-upgrade-rerun" "$t"
+    check "single: upgrade second run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else
+    fail "upgrade.yml second run (single)"
+  fi
+}
