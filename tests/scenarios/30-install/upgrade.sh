@@ -116,7 +116,7 @@ upgrade_ha() {
   check "w1 kept kubelet $UPGRADE_TO" [ "$(ssh_host w1 -- /usr/local/bin/kubelet --version)" = "Kubernetes $UPGRADE_TO" ]
 }
 
-# Single host (part "single", GW_UPGRADE_SINGLE=1; not in CI): no drain (the workloads have nowhere to
+# Single host (part "single"; GW_UPGRADE_SINGLE=0 skips it): no drain (the workloads have nowhere to
 # go), apply on the only node, a second run changes nothing.
 upgrade_single() {
   local t=$SECONDS
