@@ -51,6 +51,9 @@ upgrade_ha() {
     grep -q "one minor version at a time; upgrade to the newest v1.36.x first" "$WORK/last.log"
   play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml"
   check "no backup program: refused, says how to get one or opt out" grep -q "No etcd backup program on cp1" "$WORK/last.log"
+  play playbooks/upgrade.yml -e "@$WORK/upgrade-vars.yml" -e upgrade_backup=false --limit w1
+  check "a limit without the first control plane (no check ran): refused" \
+    grep -q "The upgrade check runs on the first control plane (cp1) and did not run" "$WORK/last.log"
   check "nothing changed by the refused runs ($before)" \
     [ "$(manifest_tags cp2):$(ssh_host w1 -- /usr/local/bin/kubelet --version)" = "v1.35.0 v1.35.0 v1.35.0:Kubernetes v1.35.0-alpha.1" ]
   # check mode: runs through, reports changes, changes nothing
