@@ -270,6 +270,43 @@ def test_reset_removes_what_kubeadm_removes(tmp_path):
     assert run(["reset", "--force"], root=node)[0] == 0  # again: still 0
 
 
+def test_control_plane_reset_reads_its_node_object_first(cluster, tmp_path):
+    """Real kubeadm reset gets the node's registration from its Node object; when that is gone it warns,
+    has no config (so it cannot remove the stacked etcd member) and only empties the etcd data dir."""
+    def cp2_node(root):
+        with open(cluster["admin"]) as f:
+            write(str(root) + "/etc/kubernetes/admin.conf", f.read())
+        write(str(root) + "/etc/kubernetes/manifests/kube-apiserver.yaml", "{}")
+        write(str(root) + "/etc/kubernetes/manifests/etcd.yaml", json.dumps({"spec": {"containers": [{"command": [
+            "etcd", "--name=cp2", "--data-dir=/var/lib/etcd"]}]}}))
+        write(str(root) + "/var/lib/etcd/member/snap/db", "x")
+    loader = importlib.machinery.SourceFileLoader("fake_kubeadm_r", KUBEADM)
+    spec = importlib.util.spec_from_loader("fake_kubeadm_r", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    api = mod.API.from_kubeconfig(cluster["admin"])
+
+    gone = tmp_path / "gone"
+    cp2_node(gone)
+    rc, out, err = run(["reset", "--force"], root=gone)
+    assert rc == 0
+    assert 'Unable to fetch the kubeadm-config ConfigMap from cluster: failed to get node registration: failed to ' \
+           'get corresponding node: nodes "cp2" not found' in err
+    assert "No kubeadm config, using etcd pod spec to get data directory" in err
+    assert "Reading configuration" not in out and "Deleted contents of the etcd data directory: /var/lib/etcd" in out
+    assert os.listdir(gone / "var/lib/etcd") == []
+
+    assert api.call("POST", "/api/v1/nodes", mod.node_object("cp2", "127.0.0.1", True))[0] < 300
+    try:
+        there = tmp_path / "there"
+        cp2_node(there)
+        rc, out, err = run(["reset", "--force"], root=there)
+        assert rc == 0 and "Unable to fetch" not in err and "No kubeadm config" not in err
+        assert out.splitlines()[:3] == fixture("reset", "cp2-kubeadm-reset.stdout").splitlines()[:3]
+    finally:
+        api.call("DELETE", "/api/v1/nodes/cp2")
+
+
 # ------------------------------------------------------------------------------------ upgrade
 def kubeadm_at(tmp_path, version):
     """The double as a binary of another release (the lab stages it the same way)."""
