@@ -69,3 +69,21 @@ def test_remove_node_keeps_a_control_planes_node_object_for_kubeadm_reset():
     with open(os.path.join(ROOT, "playbooks", "remove_node.yml"), encoding="utf-8") as f:
         plays = yaml.safe_load(f)
     assert any(p.get("ansible.builtin.import_playbook") == "reset.yml" for p in plays)
+
+
+def test_reset_empties_the_cni_configuration_directory():
+    # kubeadm reset leaves /etc/cni/net.d (fixtures/kubeadm/reset/*-state-after-reset.txt and its own
+    # "does not perform cleanup of CNI plugin configuration"); reset.yml removes its files, keeps the dir.
+    with open(os.path.join(ROOT, "playbooks", "reset.yml"), encoding="utf-8") as f:
+        play = yaml.safe_load(f)[0]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    ts = play["tasks"]
+    finds = [t for t in ts if "ansible.builtin.find" in t
+             and env.from_string(str(t["ansible.builtin.find"]["paths"])).render(**play["vars"]) == "/etc/cni/net.d"]
+    assert finds, "reset.yml does not look at /etc/cni/net.d"
+    reg = finds[0]["register"]
+    removes = [t for t in ts if (t.get("ansible.builtin.file") or {}).get("state") == "absent"
+               and reg in str(t.get("loop", ""))]
+    assert removes and ts.index(removes[0]) > ts.index(finds[0])
+    assert not any((t.get("ansible.builtin.file") or {}).get("path") == "/etc/cni/net.d" for t in ts)
+    assert max(i for i, t in enumerate(ts) if runs_kubeadm_reset(t)) < ts.index(finds[0])
