@@ -237,6 +237,33 @@ def test_init_rerun_fails_in_preflight(tmp_path):
     assert without_host_lines(err) == without_host_lines(fixture("cluster", "cp1", "kubeadm-init-rerun.stderr"))
 
 
+@pytest.mark.parametrize("args,bad", [
+    (["init", "--config", "CFG", "--pod-network-cidr=10.0.0.0/16", "--kubernetes-version", "v1.35.0"],
+     "[kubernetes-version pod-network-cidr]"),
+    (["join", "--config", "CFG", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", "sha256:00"],
+     "[discovery-token-ca-cert-hash token]"),
+    (["join", "--config", "CFG", "--patches", "/etc/kubernetes/patches"], "[patches]"),
+    (["reset", "--config", "CFG", "--force"], "[force]"),
+    (["reset", "--config", "CFG", "-f"], "[force]"),
+])
+def test_config_cannot_be_mixed_with_other_flags(tmp_path, args, bad):
+    """Real kubeadm (ValidateMixedArguments) allows --config only with a fixed list of flags and --skip-*."""
+    cfg = os.path.join(FIX, "configs", "cluster-init.yaml")
+    rc, out, err = run([cfg if a == "CFG" else a for a in args], root=tmp_path)
+    assert (rc, out) == (1, "")
+    assert err.splitlines() == ["error: can not mix '--config' with arguments " + bad,
+                                "To see the stack trace of this error execute with --v=5 or higher"]
+
+
+def test_config_with_allowed_flags_gets_past_the_flag_check(tmp_path):
+    cfg = os.path.join(FIX, "configs", "cluster-init.yaml")
+    rc, out, err = run(["config", "validate", "--config", cfg], root=tmp_path)
+    assert (rc, out) == (0, "ok\n")
+    rc, out, err = run(["init", "--config", cfg, "--skip-phases=addon/coredns", "--ignore-preflight-errors=all",
+                        "--dry-run", "--v=5"], root=tmp_path / "missing-pki")
+    assert "can not mix" not in err and out.startswith("[init] Using Kubernetes version")
+
+
 def test_token_list_is_concatenated_json_and_delete(cluster):
     adm = cluster["admin"]
     assert run(["token", "create", "ghijkl.0123456789abcdef", "--ttl", "2h", "--description", "fixture token",
