@@ -77,6 +77,40 @@ if timed "lab down" "$LAB" down --name "$NAME"; then
 else
   fail "lab down failed"
 fi
+
+# A lab whose run was killed (a stopped session, a reboot: CI then runs on the same machine) is left
+# as files, namespaces and cgroups with nothing running. `lab up` of that name must remove it and
+# start afresh; a lab that still runs must be refused. One host, killed as a session's end kills it.
+lab_pids() { # every process of lab $NAME: its hosts' cgroups (supervisors included) and namespaces
+  { cat /sys/fs/cgroup/*/"$NAME"-*/cgroup.procs /sys/fs/cgroup/*/"$NAME"-*/*/cgroup.procs 2>/dev/null
+    for ns in $(ip netns list | awk '{ print $1 }' | grep -E "^$NAME-"); do ip netns pids "$ns"; done
+  } 2>/dev/null | sort -un
+}
+stale_check() {
+  "$LAB" up --name "$NAME" --hosts st1 > "/tmp/.gw-stale.$$" 2>&1 || { cat "/tmp/.gw-stale.$$"; return 1; }
+  if "$LAB" up --name "$NAME" --hosts st1 > "/tmp/.gw-stale.$$" 2>&1; then
+    log "a second 'lab up' of a running lab did not fail"; return 1
+  fi
+  grep -q "exists already and is running" "/tmp/.gw-stale.$$" || { cat "/tmp/.gw-stale.$$"; return 1; }
+  local pids n=0
+  pids=$(lab_pids)
+  [ -n "$pids" ] || { log "no process of lab $NAME found to kill"; return 1; }
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null
+  while [ -n "$(lab_pids)" ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
+  [ -z "$(lab_pids)" ] || { log "lab $NAME still has processes after kill -9: $(lab_pids | tr '\n' ' ')"; return 1; }
+  [ -d "/var/lib/groundwork-lab/$NAME" ] || { log "the killed lab left no state (nothing to test)"; return 1; }
+  "$LAB" up --name "$NAME" --hosts st1 > "/tmp/.gw-stale.$$" 2>&1 || { cat "/tmp/.gw-stale.$$"; return 1; }
+  grep -q "left behind by a run that ended" "/tmp/.gw-stale.$$" || { cat "/tmp/.gw-stale.$$"; return 1; }
+  "$LAB" ssh --name "$NAME" st1 -- hostname | grep -qx st1 || { log "st1 does not answer after the new up"; return 1; }
+  "$LAB" down --name "$NAME" > /dev/null
+}
+if timed "killed lab: refused while running, removed by the next up" stale_check; then
+  log "a running lab is refused; a killed one (kill -9 of all its processes) is removed by the next 'lab up'"
+else
+  fail "lab up over a killed lab"
+fi
+rm -f "/tmp/.gw-stale.$$"
 down_done=1
 timed "lab down again (idempotent)" "$LAB" down --name "$NAME" >/dev/null || fail "second lab down failed"
 
