@@ -470,18 +470,40 @@ class Etcd:
         return healthy[0], (status[0] if status else {})
 
     # ---- membership
-    def member_add_learner(self, name, peer_urls):
+    # etcd's strict reconfiguration check refuses a member add or remove *before proposing it* with
+    # "etcdserver: unhealthy cluster" while the leader has not been connected to every voting member
+    # for its health interval (5 s): right after an election or a member removal on a healthy
+    # cluster, and for as long as a voting member is down. Only that refusal is retried (nothing
+    # was proposed, so a retry cannot apply a change twice), within ``reconfig_timeout`` seconds.
+    reconfig_timeout = 30
+    reconfig_interval = 1
+
+    def _reconfigure(self, argv, what, sleep=time.sleep, clock=time.monotonic):
+        deadline = clock() + self.reconfig_timeout
+        while True:
+            rc, out, err = self.ctl.run(argv, check=False)
+            if rc == 0:
+                return out
+            if "unhealthy cluster" not in err:
+                raise ToolError("%s failed: %s" % (what, err.strip()[-500:]), argv=argv, rc=rc, stdout=out, stderr=err)
+            if clock() >= deadline:
+                raise GroundworkError(
+                    "%s: etcd kept refusing the membership change for %ss with 'etcdserver: unhealthy cluster' (its "
+                    "leader is not connected to every voting member): start the members that are down, or remove a "
+                    "lost member first (playbooks/replace_etcd_member.yml), then run again" % (what, self.reconfig_timeout))
+            sleep(self.reconfig_interval)
+
+    def member_add_learner(self, name, peer_urls, sleep=time.sleep, clock=time.monotonic):
         argv = self.global_args() + ["member", "add", name, "--peer-urls=%s" % ",".join(peer_urls), "--learner"]
-        dummy, out, dummy2 = self.ctl.run(argv)
-        return parse_member_add(out)
+        return parse_member_add(self._reconfigure(argv, "member add %s" % name, sleep, clock))
 
     def member_promote(self, member_id):
         argv = self.global_args() + ["member", "promote", id_hex(member_id)]
         return self.ctl.run(argv, check=False)
 
-    def member_remove(self, member_id):
+    def member_remove(self, member_id, sleep=time.sleep, clock=time.monotonic):
         argv = self.global_args() + ["member", "remove", id_hex(member_id)]
-        self.ctl.run(argv)
+        self._reconfigure(argv, "member remove %s" % id_hex(member_id), sleep, clock)
 
     def promote_until_synced(self, member_id, timeout=120, interval=2, sleep=time.sleep, clock=time.monotonic):
         """Promote a learner, retrying while it catches up; bounded by ``timeout`` seconds."""

@@ -505,3 +505,63 @@ def test_endpoint_health_all_refused_runs_nothing():
     info = e.cluster_info()
     assert info["healthy_endpoints"] == [] and info["members"] == [] and not info["healthy"]
     assert [argv[1:] for argv, _env in rec.calls] == [["version"]]
+
+
+# ---------------------------------------------------------------- membership changes refused before proposing
+# stderr of real etcdctl 3.4.23 `member add --learner`, seconds after a 3-member cluster lost a member and
+# removed it (tests/integration/test_etcd_real.py on a fast machine): etcd's strict reconfiguration check.
+UNHEALTHY = ('{"level":"warn","ts":"2026-12-06T02:42:49.600Z","caller":"clientv3/retry_interceptor.go:62",'
+             '"msg":"retrying of unary invoker failed","target":"endpoint://client-bed7eb59/127.0.0.1:40605",'
+             '"attempt":0,"error":"rpc error: code = Unavailable desc = etcdserver: unhealthy cluster"}\n'
+             'Error: etcdserver: unhealthy cluster\n')
+
+
+def _clock():
+    t = [0.0]
+    return t, (lambda s: t.__setitem__(0, t[0] + s)), (lambda: t[0])
+
+
+@pytest.mark.parametrize("call", ["add", "remove"])
+def test_membership_change_retries_only_the_unhealthy_refusal(call):
+    calls = []
+
+    def run(argv, environ_update=None, data=None):
+        calls.append(argv)
+        if len(calls) <= 3:
+            return 1, "", UNHEALTHY
+        return 0, fx(STANDALONE + "/etcdctl-3.5/member-add-learner.stdout") if call == "add" else "removed", ""
+
+    t, sleep, clock = _clock()
+    e = etcd(run)
+    if call == "add":
+        got = e.member_add_learner("e4", ["https://10.0.0.4:2380"], sleep=sleep, clock=clock)
+        assert got["id_hex"] == "f056f6fcb99e2b96" and got["env"]["ETCD_NAME"] == "cp4"
+    else:
+        e.member_remove("0358a783420a86dc", sleep=sleep, clock=clock)
+    assert len(calls) == 4 and len({tuple(c) for c in calls}) == 1 and t[0] == 3
+
+
+def test_membership_change_gives_up_with_what_to_do():
+    calls = []
+
+    def run(argv, environ_update=None, data=None):
+        calls.append(argv)
+        return 1, "", UNHEALTHY
+
+    t, sleep, clock = _clock()
+    with pytest.raises(GroundworkError, match="member add e4: etcd kept refusing .* remove a lost member first"):
+        etcd(run).member_add_learner("e4", ["https://10.0.0.4:2380"], sleep=sleep, clock=clock)
+    assert t[0] == E.Etcd.reconfig_timeout and len(calls) == E.Etcd.reconfig_timeout + 1
+
+
+def test_membership_change_other_errors_fail_at_once():
+    calls = []
+
+    def run(argv, environ_update=None, data=None):
+        calls.append(argv)
+        return 1, "", "Error: etcdserver: Peer URLs already exists\n"
+
+    t, sleep, clock = _clock()
+    with pytest.raises(ToolError, match="member add e4 failed: Error: etcdserver: Peer URLs already exists"):
+        etcd(run).member_add_learner("e4", ["https://10.0.0.4:2380"], sleep=sleep, clock=clock)
+    assert len(calls) == 1 and t[0] == 0
