@@ -7,6 +7,9 @@
 #             drain, second upgrade run changed=0 (GW_UPGRADE_SINGLE=0 skips it)
 #   bad join  then a spare host joins it with a wrong CA hash -> fails at once with kubeadm's message
 #             naming the real pin, writes nothing; an unknown token fails with kubeadm's message
+#   add/remove then add_node.yml --limit the spare host (joins as a worker, Ready), remove_node.yml refusals
+#             (first control plane, no confirmation) change nothing, remove_node.yml takes it out (drained, Node
+#             deleted, kubeadm reset, CNI files gone), second removal changed=0
 #             then (GW_UPGRADE, default 1) upgrade.yml to v1.35.1 (upgrade.sh): refusals first (two minors
 #             ahead; no backup program), nothing changed; then cp1 apply, cp2/cp3 node, the workers; every node
 #             drained, new kubelet, uncordoned, Ready; second run changed=0; old binaries refused afterwards
@@ -124,6 +127,41 @@ EOP
   mark "bad-joins" "$t"
 }
 
+# add_node.yml brings a worker in (touching only it), remove_node.yml takes it out again (drain, Node
+# deleted, kubeadm reset, CNI files gone); the refusals change nothing; second removal changed=0.
+add_remove() { # spare host (binaries installed by bad_joins)
+  local h=$1 t=$SECONDS
+  write_groups cp1 "$h" none
+  if play playbooks/add_node.yml --limit "$h"; then
+    mark "add-node" "$t"
+    check "add_node.yml: $h joined, 2 Ready nodes" [ "$(ready_nodes cp1)" = "cp1 $h" ]
+    check "add_node.yml touched only $h" [ -z "$(grep -E '^cp1 .* changed=[1-9]' "$WORK/last.log")" ]
+  else
+    fail "add_node.yml $h"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
+  fi
+  if play playbooks/remove_node.yml --limit cp1 -e groundwork_confirm=remove_node; then
+    fail "remove_node.yml on the first control plane was not refused"
+  fi
+  if play playbooks/remove_node.yml --limit "$h"; then
+    fail "remove_node.yml without groundwork_confirm was not refused"
+  fi
+  check "refusals removed nothing" [ "$(ready_nodes cp1)" = "cp1 $h" ]
+  t=$SECONDS
+  if play playbooks/remove_node.yml --limit "$h" -e groundwork_confirm=remove_node; then
+    mark "remove-node" "$t"
+    check "remove_node.yml: $h gone from the API" [ "$(nodes_json cp1 | python3 -c 'import json, sys; print(" ".join(n["metadata"]["name"] for n in json.load(sys.stdin)["items"]))')" = cp1 ]
+    check "remove_node.yml: $h reset (no kubelet.conf, kubelet stopped, /etc/cni/net.d empty, no cni0)" \
+      [ "$(ssh_host "$h" -- 'ls /etc/kubernetes/kubelet.conf /sys/class/net/cni0 2>/dev/null; ls -A /etc/cni/net.d; systemctl is-active kubelet')" = inactive ]
+  else
+    fail "remove_node.yml $h"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return
+  fi
+  if play playbooks/remove_node.yml --limit "$h" -e groundwork_confirm=remove_node; then
+    check "remove_node.yml second run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else
+    fail "remove_node.yml second run"
+  fi
+}
+
 ha() {
   local t=$SECONDS
   lab_up cp1,cp2,cp3,w1,w2 || { fail "lab up"; return; }
@@ -154,6 +192,8 @@ single() {
   install_twice single || return
   check "single node Ready" [ "$(ready_nodes cp1)" = "cp1" ]
   bad_joins w3
+  add_remove w3
+  write_groups cp1 "" none
   if [ "${GW_UPGRADE_SINGLE:-1}" = 1 ]; then upgrade_single; else log "single upgrade skipped (GW_UPGRADE_SINGLE=0)"; fi
   lab_down
 }
