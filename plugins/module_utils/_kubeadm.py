@@ -458,6 +458,25 @@ def kubeadm_error(stderr, stdout=""):
     return redact(lines[-1]) if lines else "no output"
 
 
+_KLOG_WARNING = re.compile(r"^W\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] (.+)$")
+_PREFLIGHT_WARNING = re.compile(r"^\s*\[WARNING ([^\]]+)\]: (.+)$")
+
+
+def kubeadm_warnings(stderr):
+    """kubeadm's warnings, in order, each once, secrets redacted: preflight ``[WARNING Check]: ...`` lines and
+    klog ``W...`` lines (e.g. "a kubeconfig file ... exists already but has an unexpected API Server URL")."""
+    found = []
+    for line in (stderr or "").splitlines():
+        m = _PREFLIGHT_WARNING.match(line)
+        text = ("preflight %s: %s" % m.groups()) if m else None
+        if text is None:
+            m = _KLOG_WARNING.match(line)
+            text = m.group(1).strip() if m else None
+        if text and redact(text) not in found:
+            found.append(redact(text))
+    return found
+
+
 class Kubeadm(Runner):
     """``kubeadm`` with argv lists and C locale; failures carry kubeadm's own error line."""
 
@@ -518,6 +537,7 @@ def init_action(p, kubeadm, check_mode, write):
     res["initialised"] = True
     res["stdout_lines"] = redact(out).splitlines()
     res["stderr_lines"] = redact(err).splitlines()
+    res["kubeadm_warnings"] = kubeadm_warnings(err)
     return res
 
 
@@ -583,4 +603,5 @@ def join_action(p, kubeadm, check_mode, write, remove):
         raise ToolError("kubeadm join failed: %s" % kubeadm_error(err, out), argv=["kubeadm", "join", "--config", path],
                         rc=rc, stdout=redact(out), stderr=redact(err))
     res["stdout_lines"] = redact(out).splitlines()
+    res["kubeadm_warnings"] = kubeadm_warnings(err)
     return res

@@ -103,6 +103,13 @@ stderr_lines:
   type: list
   elements: str
   returned: when kubeadm init ran
+kubeadm_warnings:
+  description:
+    - kubeadm's warnings (preflight checks, klog warnings such as an existing kubeconfig with another API server
+      URL), secrets redacted; each is also shown as an Ansible warning.
+  type: list
+  elements: str
+  returned: when kubeadm init ran
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -139,6 +146,8 @@ def main():
     if result.get("config_drift"):
         module.warn("%s differs from the configuration given, but the cluster is already initialised: kubeadm init "
                     "does not reconfigure it (that is an upgrade)" % module.params["config_path"])
+    for warning in result.get("kubeadm_warnings") or []:
+        module.warn("kubeadm: " + warning)
     module.exit_json(**result)
 
 

@@ -130,6 +130,13 @@ stdout_lines:
   type: list
   elements: str
   returned: when kubeadm join ran
+kubeadm_warnings:
+  description:
+    - kubeadm's warnings (preflight checks, klog warnings such as an existing kubeconfig with another API server
+      URL), secrets redacted; each is also shown as an Ansible warning.
+  type: list
+  elements: str
+  returned: when kubeadm join ran
 """
 
 import os
@@ -181,6 +188,8 @@ def main():
         module.fail_json(msg=exc.msg, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
     except GroundworkError as exc:
         module.fail_json(msg=exc.msg)
+    for warning in result.get("kubeadm_warnings") or []:
+        module.warn("kubeadm: " + warning)
     module.exit_json(**result)
 
 

@@ -334,3 +334,31 @@ def test_init_action_runs_once(tmp_path):
     (tmp_path / "manifests" / "kube-apiserver.yaml").write_text("x")
     res = k.init_action(p, k.Kubeadm("kubeadm", run_command=Recorder([])), False, write)
     assert res["changed"] is False and res["config_drift"] is False
+
+
+# ------------------------------------------------------------------------------ kubeadm's warnings, surfaced
+def test_kubeadm_warnings_from_recorded_init():
+    assert k.kubeadm_warnings(fixture("cluster", "cp1", "kubeadm-init.stderr")) == [
+        "preflight SystemVerification: cgroups v1 support is in maintenance mode, please migrate to cgroups v2",
+        "preflight Service-kubelet: kubelet service is not enabled, please run 'systemctl enable kubelet.service'",
+        "[kubelet-start] WARNING: unable to stop the kubelet service momentarily: [exit status 1]",
+        "[kubelet-start] WARNING: unable to start the kubelet service: [failed to reload systemd: exit status 1]",
+        "[kubelet-start] WARNING: unable to restart the kubelet service momentarily: [failed to reload systemd: exit "
+        "status 1]"]
+
+
+def test_kubeadm_warnings_skip_etcd_client_retries_and_keep_the_kubeconfig_warning():
+    stderr = fixture("cluster", "cp2", "kubeadm-join-control-plane.stderr") + (
+        'W1014 15:59:53.929922   19002 kubeconfig.go:249] a kubeconfig file "/etc/kubernetes/scheduler.conf" exists '
+        'already but has an unexpected API Server URL: expected: https://10.250.0.4:6443, got: '
+        'https://lb.example.internal:6443\n')
+    found = k.kubeadm_warnings(stderr)
+    assert not [w for w in found if "retrying of unary invoker" in w]
+    assert found[-1].startswith('a kubeconfig file "/etc/kubernetes/scheduler.conf" exists already but has an '
+                                'unexpected API Server URL')
+    assert len(found) == len(set(found))
+
+
+def test_kubeadm_warnings_redact_tokens():
+    found = k.kubeadm_warnings("W1121 21:05:18.928602   24978 token.go:1] token abcdef.0123456789abcdef expires\n")
+    assert found and "0123456789abcdef" not in found[0]
