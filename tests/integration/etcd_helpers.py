@@ -58,10 +58,23 @@ def make_pki(d):
             "key": os.path.join(d, "client.key"), "dir": d}
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return lo, hi
+
+
 def free_port_block(n):
-    """2*n+? consecutive-ish free ports in a high range (bind-tested)."""
+    """n consecutive free ports (bind-tested) outside the kernel's ephemeral range: a port in that range can
+    be taken by any outgoing connection (etcdctl, ansible, the lab beside) between this test and the etcd
+    that listens on it later (a CI run lost a learner that way: it never started, never caught up)."""
+    lo, hi = _ephemeral_range()
+    bottom, top = (10000, lo - 1) if lo - 10000 > 4 * n else (hi + 1, 65535)
     for dummy in range(200):
-        base = 30000 + (os.getpid() * 7 + int(time.time() * 1000)) % 25000
+        base = bottom + (os.getpid() * 7 + int(time.time() * 1000)) % (top - bottom - n)
         ports = [base + i for i in range(n)]
         ok = True
         for p in ports:
@@ -176,6 +189,16 @@ class Cluster:
         self.procs[member["name"]] = subprocess.Popen(argv, stdout=log, stderr=log, env=env,
                                                       start_new_session=True)
         log.close()
+
+    def log_tails(self, lines=15):
+        """The last lines of every member's log (for a failure message)."""
+        out = []
+        for m in self.members:
+            path = os.path.join(self.workdir, m["name"] + ".log")
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    out.append("--- %s.log\n%s" % (m["name"], "".join(f.readlines()[-lines:])))
+        return "\n".join(out)
 
     def start_all(self, state="new"):
         for m in self.members:

@@ -62,7 +62,7 @@ class Mod:
         if expect_fail:
             assert res.get("failed"), res
         else:
-            assert not res.get("failed"), res.get("msg", res)
+            assert not res.get("failed"), "%s\n%s" % (res.get("msg", res), self.c.log_tails())
         return res
 
 

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,9 @@ import time
 
 import pytest
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import etcd_helpers as h  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -324,25 +326,6 @@ def test_role_three_control_planes_stacked_vvv_and_report(tmp_path):
 
 # ---------------------------------------------------------------- a real etcd cluster on these certificates
 
-def _free_ports(n):
-    for dummy in range(50):
-        base = random.randint(41000, 59000)
-        ports = list(range(base, base + n))
-        socks = []
-        try:
-            for p in ports:
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return ports
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
-
 
 @pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("etcdctl")), reason="Debian etcd not installed")
 def test_real_etcd_cluster_with_mutual_tls(tmp_path):
@@ -360,7 +343,7 @@ def test_real_etcd_cluster_with_mutual_tls(tmp_path):
     assert not os.path.exists(os.path.join(cp_pki, "etcd", "ca.key"))  # etcd CA key stays on etcd hosts
     assert not os.path.exists(os.path.join(cp_pki, "etcd", "server.crt"))
 
-    ports = _free_ports(6)
+    ports = h.free_port_block(6)
     client = {m: ports[i] for i, m in enumerate(members)}
     peer = {m: ports[3 + i] for i, m in enumerate(members)}
     initial = ",".join("%s=https://127.0.0.1:%d" % (m, peer[m]) for m in members)
