@@ -77,6 +77,17 @@ def artifact_select(manifest, kubernetes_version, arch, names, mirror_url=""):
     return out
 
 
+def artifact_image_ref(manifest, name, kubernetes_version, default=""):
+    """``image:tag`` of the manifest's image ``name`` for the release of ``kubernetes_version``; ``default``
+    when the manifest has no such release or image (e.g. an inventory on its own manifest without it)."""
+    try:
+        return A.image_ref(A.select_images(A.load_manifest(manifest), kubernetes_version, [name])[0])
+    except GroundworkError as exc:
+        if default:
+            return default
+        raise AnsibleFilterError(exc.msg)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"artifact_select": artifact_select}
+        return {"artifact_select": artifact_select, "artifact_image_ref": artifact_image_ref}

@@ -148,6 +148,9 @@ def admission_config(level="baseline", exempt_namespaces=("kube-system",)):
 
 
 # --------------------------------------------------------------------------- rendering
+PREFLIGHT_CHECK_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
 def node_registration(p):
     reg = {"name": p["node_name"], "criSocket": p.get("cri_socket") or DEFAULT_CRI_SOCKET}
     extra = args_list(p.get("kubelet_extra_args"))
@@ -156,7 +159,14 @@ def node_registration(p):
     if p.get("taints") is not None:
         reg["taints"] = p["taints"]
     if p.get("ignore_preflight_errors"):
-        reg["ignorePreflightErrors"] = list(p["ignore_preflight_errors"])
+        names = [str(n) for n in p["ignore_preflight_errors"]]
+        bad = [n for n in names if n.lower() == "all" or not PREFLIGHT_CHECK_RE.match(n)]
+        if bad:
+            raise GroundworkError(
+                "ignore_preflight_errors: %s refused: name each kubeadm preflight check to report as a warning "
+                "(e.g. HTTPProxyCIDR, as printed in kubeadm's '[ERROR <Name>]' line); 'all' would hide every check"
+                % ", ".join(repr(b) for b in bad))
+        reg["ignorePreflightErrors"] = names
     return reg
 
 

@@ -69,6 +69,11 @@ options:
   ca_path:
     description: CA certificate that signed the registry's and mirror's TLS certificates.
     type: path
+  ca_content:
+    description:
+      - The same CA as PEM text, for a host that has no copy of it yet (a fresh air-gapped node before the
+        container runtime role wrote the site CA). Written to the module's temporary directory for the run.
+    type: str
   validate_certs:
     description: Verify TLS certificates of the mirror and registry.
     type: bool
@@ -185,15 +190,22 @@ def main():
             check_sums=dict(type="bool", default=False),
             signing_pubkey=dict(type="str"),
             ca_path=dict(type="path"),
+            ca_content=dict(type="str"),
             validate_certs=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
             fail_on_problems=dict(type="bool", default=True),
         ),
-        mutually_exclusive=[("mirror_url", "bundle_dir")],
+        mutually_exclusive=[("mirror_url", "bundle_dir"), ("ca_path", "ca_content")],
         required_one_of=[("mirror_url", "bundle_dir")],
         supports_check_mode=True,
     )
     p = module.params
+    if p["ca_content"]:
+        if "-----BEGIN CERTIFICATE-----" not in p["ca_content"]:
+            module.fail_json(msg="ca_content is not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line)")
+        p["ca_path"] = os.path.join(module.tmpdir, "registry-ca.crt")
+        with open(p["ca_path"], "w") as f:
+            f.write(p["ca_content"])
     result = dict(changed=False, ok=[], missing=[], mismatched=[], unverifiable=[], results=[])
     try:
         manifest = A.load_manifest(p["manifest"])

@@ -79,6 +79,13 @@ options:
     type: list
     elements: str
     default: []
+  ignore_preflight_errors:
+    description:
+      - kubeadm preflight checks whose errors are shown as warnings (C(nodeRegistration.ignorePreflightErrors)),
+        e.g. V(HTTPProxyCIDR) on kubeadm builds that fail it (upstream kubernetes#135013). V(all) is refused.
+    type: list
+    elements: str
+    default: []
   discovery_timeout:
     description: How long discovery retries (Go duration); kubeadm's default is C(5m0s).
     type: str
@@ -163,6 +170,7 @@ def main():
             kubelet_extra_args=dict(type="dict", default={}),
             patches_dir=dict(type="path"),
             skip_phases=dict(type="list", elements="str", default=[]),
+            ignore_preflight_errors=dict(type="list", elements="str", default=[]),
             discovery_timeout=dict(type="str", default="5m0s"),
             node_registered=dict(type="bool"),
             kubelet_conf=dict(type="path", default="/etc/kubernetes/kubelet.conf"),

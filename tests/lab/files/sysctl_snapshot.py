@@ -2,14 +2,16 @@
 
 Leaves out net.* (per network namespace: the lab may change those in its own namespaces) and
 counters that move on their own (dentry/inode/file counts, last pid, random uuid...), so two
-snapshots differ only if a setting of the machine was changed.
+snapshots differ only if a setting of the machine was changed. Also left out: the two inotify limits
+that a real-lane lab raises on purpose (lab up with GW_LAB_INOTIFY_*, printed there), since another
+scenario running beside this one may raise them.
 """
 import os
 import re
 import sys
 
 VOLATILE = re.compile(
-    r"^(net\.|fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.)|"
+    r"^(net\.|fs\.inotify\.max_user_(instances|watches)$|fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.)|"
     r"kernel\.(ns_last_pid|random\.(uuid|entropy_avail)|pty\.nr|sched_domain\.)|"
     r"fs\.binfmt_misc\.|dev\.cdrom\.|kernel\.usermodehelper\.)"
 )

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The real lane's shared steps (tests/scenarios/70-real): received Kubernetes media -> the site's local
+# artifacts dir -> bundle (mirror.yml --tags build) -> lab with a mirror host -> mirror.yml --tags serve ->
+# the inventory an air-gapped site writes (docs/airgap.md) plus the lab's own limits as variables.
+# Sourced after tests/scenarios/30-install/lib.sh (ctl, ssh_host, play, changed_sum, write_groups).
+# shellcheck disable=SC2034
+MEDIA=${GW_K8S_MEDIA:-$(cd "$ROOT/.." && pwd)/shared/k8s/v1.33.3}
+RWORK=${GW_REAL_WORK:-/var/tmp/groundwork-real}
+ART=$RWORK/art
+
+# 0 when the media is there; otherwise prints why and returns 1 (the caller reports SKIPPED)
+media_present() {
+  if [ ! -d "$MEDIA" ]; then echo "no Kubernetes media at $MEDIA (set GW_K8S_MEDIA to a directory of NAME.xz + SHA256SUMS)"; return 1; fi
+  if [ ! -s "$MEDIA/SHA256SUMS" ]; then echo "$MEDIA has no SHA256SUMS"; return 1; fi
+  return 0
+}
+
+# media -> artifacts dir -> bundle tarball (both cached in $RWORK; a re-run copies nothing)
+build_bundle() {
+  local t=$SECONDS out
+  mkdir -p "$RWORK"
+  exec 8>"$RWORK/.build.lock" && flock 8
+  out=$("$ROOT/.venv/bin/python" "$ROOT/tests/airgap/make_real_media.py" "$MEDIA" "$ART") || { exec 8>&-; return 1; }
+  MEDIA_INFO=$out
+  KUBE_VERSION=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kubernetes_version"])' "$out")
+  ETCD_IMAGE_TAG=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["etcd_image_tag"])' "$out")
+  T_MEDIA=$((SECONDS - t)); t=$SECONDS
+  ansible-playbook -i localhost, "$ROOT/playbooks/mirror.yml" --tags build \
+    -e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml" \
+    -e "mirror_build_dir=$RWORK/bundle" -e "mirror_build_state_dir=$RWORK/bundle.state" \
+    -e "mirror_build_tarball=$RWORK/groundwork-bundle.tar" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
+    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$RWORK/build.log" 2>&1
+  local rc=$?
+  exec 8>&-
+  T_BUNDLE=$((SECONDS - t))
+  [ $rc -eq 0 ] || { tail -30 "$RWORK/build.log"; return 1; }
+  BUNDLE_INFO="$(du -sh "$RWORK/groundwork-bundle.tar" | cut -f1) bundle, $(grep -o 'copied [0-9]*, already present [0-9]*' "$RWORK/build.log" | tail -1)"
+}
+
+# the mirror host serves the bundle; the site CA is copied into the inventory's files/ (docs/airgap.md)
+serve_mirror() {
+  local t=$SECONDS
+  MIRROR_IP=$(awk '/^        mirror:/ { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV")
+  mkdir -p "$WORK/inv/files"
+  cat > "$WORK/inv/mirror.yml" <<EOF
+all:
+  children:
+    mirror: {hosts: {mirror: {}}}
+EOF
+  ctl ansible-playbook -i "$INV" -i "$WORK/inv/mirror.yml" "$ROOT/playbooks/mirror.yml" --tags serve \
+    -e "mirror_serve_bundle_tarball=$RWORK/groundwork-bundle.tar" -e "mirror_serve_signing_pubkey=$RWORK/bundle-signing.key.pub" \
+    > "$WORK/serve.log" 2>&1 || { tail -30 "$WORK/serve.log"; return 1; }
+  ssh_host mirror -- cat /etc/groundwork/mirror-pki/ca.crt > "$WORK/inv/files/site-mirror-ca.crt" || return 1
+  T_SERVE=$((SECONDS - t))
+}
+
+# vars.yml: the documented air-gap variables (inventories/airgapped_edge) + the lab's limits
+write_real_vars() {
+  cat > "$WORK/vars.yml" <<EOF
+groundwork_cluster_name: groundwork-real
+groundwork_kubernetes_version: $KUBE_VERSION
+groundwork_extra_groups: [lab]
+# --- the air-gap switch, as docs/airgap.md and inventories/airgapped_edge set it
+groundwork_artifact_manifest: $ART/manifest.yml
+groundwork_mirror_url: http://$MIRROR_IP:8080
+groundwork_registry_mirror: $MIRROR_IP:5000
+groundwork_apt_repo_url: http://$MIRROR_IP:8080/apt
+container_runtime_source: mirror
+container_runtime_registry_fallback_to_upstream: false
+container_runtime_registry_ca: "{{ lookup('ansible.builtin.file', '$WORK/inv/files/site-mirror-ca.crt') }}"
+# --- the lab's limits (MACHINE-NOTES): cgroup v1 without CAP_SYS_RESOURCE, net.* sysctls only,
+# no NTP, no CoreDNS image (lab limit, not a product default), bridge CNI, Debian's etcd 3.5 image
+container_runtime_artifacts: [containerd, runc, cni-plugins]
+container_runtime_crictl_from_mirror: false
+container_runtime_systemd_cgroup: false
+container_runtime_restrict_oom_score_adj: true
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0}
+control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
+prerequisites_sysctls: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
+preflight_require_time_sync: false
+cni_plugin: bridge
+control_plane_skip_phases: [addon/coredns]
+control_plane_etcd_image_tag: "$ETCD_IMAGE_TAG"
+EOF
+}
+
+# a real stacked etcd, read through the etcd pod's own etcdctl
+etcdctl_pod() { # host args...
+  local h=$1; shift
+  ssh_host "$h" -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system exec "etcd-$h" -- etcdctl \
+    --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
+}
+kc() { local h=$1; shift; ssh_host "$h" -- kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Scenario 70 — the real lane: real Kubernetes (the media in GW_K8S_MEDIA, default ../shared/k8s/v1.33.3)
+# fed to Groundwork exactly as an air-gapped edge site is fed: media -> tests/airgap/make_real_media.py
+# (the site's local artifacts dir, control-plane images built from the media's binaries) ->
+# mirror.yml build -> lab mirror host serves it -> site.yml with the documented mirror variables.
+#   ha   3 stacked control planes + 2 workers behind haproxy (localhost:8443): 3 started etcd members,
+#        5 Ready Nodes, a 4-replica pause Deployment spread over the workers, pod-to-pod traffic across
+#        nodes over the bridge CNI routes; a re-run reports changed=0; --check --diff changes nothing
+# Without the media: prints "SKIPPED: <why>" and exits 0 (a newcomer's machine). With the media, every
+# failure fails. Prints the time of each phase. Env: GW_LAB_NAME (default real), GW_SCENARIO_PARTS
+# (default "ha"), GW_K8S_MEDIA, GW_REAL_WORK (cache of the artifacts dir and bundle).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+NAME=${GW_LAB_NAME:-real}
+PARTS=${GW_SCENARIO_PARTS:-ha}
+WORK=$(mktemp -d /tmp/gw-real.XXXXXX)
+# shellcheck source=tests/scenarios/30-install/lib.sh
+. "$ROOT/tests/scenarios/30-install/lib.sh"
+# shellcheck source=tests/scenarios/70-real/lib.sh
+. "$HERE/lib.sh"
+cd "$ROOT" || exit 1
+# a real control plane on every host: raise the shared inotify limits (tests/lab/lab prints old -> new)
+export GW_LAB_INOTIFY_INSTANCES=${GW_LAB_INOTIFY_INSTANCES:-1024} GW_LAB_INOTIFY_WATCHES=${GW_LAB_INOTIFY_WATCHES:-524288}
+
+log() { printf '[70-real] %s\n' "$*"; }
+failures=()
+fail() { failures+=("$*"); log "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then log "ok: $what"; else fail "$what"; fi; }
+timings=()
+mark() { timings+=("$1 $(( SECONDS - $2 ))s"); }
+cleanup() { [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down; rm -rf "$WORK"; }
+
+if ! why=$(media_present); then
+  echo "70-real: SKIPPED: $why"
+  exit 0
+fi
+trap cleanup EXIT
+
+ready_nodes() {
+  kc "$1" get nodes -o json | python3 -c 'import json, sys
+print(" ".join(sorted(n["metadata"]["name"] for n in json.load(sys.stdin)["items"]
+      if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]))))'
+}
+wait_for() { # seconds command... -> 0 once the command succeeds
+  local until=$((SECONDS + $1)); shift
+  while [ $SECONDS -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 3; done
+  return 1
+}
+all_ready() { [ "$(ready_nodes cp1)" = "$1" ]; }
+
+part_ha() {
+  local t
+  write_groups cp1,cp2,cp3 w1,w2 haproxy
+  write_real_vars
+  t=$SECONDS
+  if play site.yml; then log "ha: site.yml ok ($(( SECONDS - t ))s)"; else
+    fail "ha: site.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1; fi
+  mark "ha-site.yml" "$t"
+  cp "$WORK/last.log" "$WORK/site1.log"
+  log "ha: kubeadm warnings: $(grep -o 'WARNING\]: kubeadm: .*' "$WORK/site1.log" | sort | uniq -c | head -5 | tr -s ' \n' ' ')"
+
+  check "ha: 5 Nodes Ready (all at the end of site.yml)" all_ready "cp1 cp2 cp3 w1 w2"
+  kc cp1 get nodes -o wide | sed 's/^/    /'
+  local members
+  members=$(etcdctl_pod cp1 member list -w json | python3 -c 'import json, sys
+m = json.load(sys.stdin)["members"]
+print(len(m), sum(1 for x in m if x.get("name") and not x.get("isLearner")), " ".join(sorted(x.get("name", "?") for x in m)))')
+  log "ha: etcd members (count, started voters, names): $members"
+  check "ha: etcdctl member list shows 3 started members cp1 cp2 cp3" [ "$members" = "3 3 cp1 cp2 cp3" ]
+  check "ha: kubelets report $KUBE_VERSION" [ "$(kc cp1 get nodes -o jsonpath='{.items[*].status.nodeInfo.kubeletVersion}' | tr ' ' '\n' | sort -u)" = "$KUBE_VERSION" ]
+
+  # a Deployment of the pause image, 4 replicas, spread over the workers
+  local pause
+  pause=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pause"])' "$MEDIA_INFO")
+  kc cp1 apply -f - <<EOF >/dev/null
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pause, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: pause}}
+  template:
+    metadata: {labels: {app: pause}}
+    spec:
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: pause}}}
+      containers: [{name: pause, image: "$pause"}]
+EOF
+  t=$SECONDS
+  check "ha: pause Deployment 4/4 available" wait_for 180 bash -c "[ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get deploy pause -o jsonpath='{.status.availableReplicas}')\" = 4 ]"
+  mark "ha-deployment" "$t"
+  local spread
+  spread=$(kc cp1 get pods -l app=pause -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
+  log "ha: pause pods per node: $spread"
+  check "ha: pause pods on both workers, 2 each" [ "$spread" = "w1=2 w2=2 " ]
+
+  # pod-to-pod traffic across nodes over the bridge CNI routes
+  local bb ip2
+  bb=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("busybox", ""))' "$MEDIA_INFO")
+  [ -n "$bb" ] || bb=$(awk '/name: busybox/ { f = 1 } f && /image:/ { i = $2 } f && /tag:/ { print i ":" $2; exit }' "$ART/manifest.yml")
+  for w in w1 w2; do
+    kc cp1 run "bb-$w" --image="$bb" --restart=Never --overrides="{\"spec\":{\"nodeName\":\"$w\"}}" -- sleep 3600 >/dev/null
+  done
+  wait_for 120 bash -c "[ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get pod bb-w2 -o jsonpath='{.status.phase}')\" = Running ] && [ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get pod bb-w1 -o jsonpath='{.status.phase}')\" = Running ]"
+  ip2=$(kc cp1 get pod bb-w2 -o jsonpath='{.status.podIP}')
+  log "ha: ping from bb-w1 (w1) to bb-w2 (w2, $ip2)"
+  check "ha: pod on w1 reaches pod on w2 ($ip2) over the bridge CNI routes" \
+    kc cp1 exec bb-w1 -- busybox ping -c 3 -W 2 "$ip2"
+
+  t=$SECONDS
+  if play site.yml; then
+    mark "ha-rerun" "$t"
+    check "ha: second run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+    [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
+  else
+    fail "ha: second run failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40
+  fi
+
+  t=$SECONDS
+  if play site.yml --check --diff; then
+    mark "ha-check-diff" "$t"
+    check "ha: --check --diff on the installed cluster: changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+    [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
+  else
+    fail "ha: --check --diff failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40
+  fi
+  check "ha: still 5 Nodes Ready" all_ready "cp1 cp2 cp3 w1 w2"
+}
+
+T0=$SECONDS
+log "media: $MEDIA"
+t=$SECONDS
+build_bundle || { echo "70-real: FAIL: media -> artifacts -> bundle"; exit 1; }
+log "media -> artifacts dir ${T_MEDIA}s ($MEDIA_INFO); bundle ${T_BUNDLE}s ($BUNDLE_INFO)"
+mark "media+bundle" "$t"
+
+for part in $PARTS; do
+  t=$SECONDS
+  log "part $part: lab up"
+  case $part in
+    ha) lab_up cp1,cp2,cp3,w1,w2,mirror || { fail "lab up"; continue; } ;;
+    *) fail "unknown part $part"; continue ;;
+  esac
+  mark "$part-lab-up" "$t"; t=$SECONDS
+  serve_mirror || { fail "$part: mirror serve"; lab_down; continue; }
+  mark "$part-mirror-serve" "$t"
+  "part_$part"
+  [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down
+done
+
+log "timings: ${timings[*]}"
+if [ ${#failures[@]} -gt 0 ]; then
+  log "FAILED (${#failures[@]}): $(printf '%s; ' "${failures[@]}")"
+  exit 1
+fi
+log "PASS in $((SECONDS - T0))s"
