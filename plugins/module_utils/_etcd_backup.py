@@ -73,28 +73,135 @@ def _openssl(args, key_file, src, dst):
         raise GroundworkError("openssl %s failed: %s" % (what, proc.stderr.decode("utf-8", "replace").strip()[-300:]))
 
 
-def build_tar(tar_path, snapshot, metadata, extra_paths):
+def bundle_sources(extra_paths):
+    """Normalise ``extra_paths`` to ``[(src, dest)]``.
+
+    An entry is a path (bundled under its own name) or ``{"src": staged copy, "dest": original path}``:
+    an external etcd member bundles the control plane's files from a staged copy, under the paths
+    they have on the control plane (where a restore puts them back).
+    """
+    out = []
+    for entry in extra_paths or []:
+        if isinstance(entry, dict):
+            src, dest = entry.get("src"), entry.get("dest") or entry.get("src")
+        else:
+            src = dest = entry
+        if not src or not os.path.isabs(src) or not os.path.isabs(dest):
+            raise GroundworkError("bundle path %r: absolute src/dest needed" % (entry,))
+        out.append((os.path.normpath(src), os.path.normpath(dest)))
+    return out
+
+
+def bundle_origins(extra_paths, default):
+    """``{dest prefix: host the files came from}`` (``origin`` of a dict entry, else ``default``)."""
+    return {os.path.normpath(e.get("dest") or e["src"]) if isinstance(e, dict) else os.path.normpath(e):
+            (e.get("origin") if isinstance(e, dict) else None) or default for e in extra_paths or []}
+
+
+def origin_of(arc, origins):
+    """The host a bundled file came from: the longest matching dest prefix."""
+    path = arc[len("files"):]
+    best = None
+    for prefix, host in origins.items():
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            if best is None or len(prefix) > len(best[0]):
+                best = (prefix, host)
+    return best[1] if best else None
+
+
+def bundle_files(extra_paths, exists=os.path.exists, isfile=os.path.isfile, walk=os.walk):
+    """``[(file on disk, name in the bundle)]`` for every regular file under ``extra_paths``.
+
+    Missing paths are skipped (a kubeadm config or a kubeconfig may not exist on this host). The
+    first source of a bundle name wins: a member's own files come before the staged control plane
+    copy, so its own etcd certificates are never shadowed.
+    """
+    seen, out = set(), []
+    for src, dest in bundle_sources(extra_paths):
+        if not exists(src):
+            continue
+        if isfile(src):
+            pairs = [(src, dest)]
+        else:
+            pairs = []
+            for root, dirs, files in walk(src):
+                dirs.sort()
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    pairs.append((full, os.path.join(dest, os.path.relpath(full, src))))
+        for full, target in pairs:
+            arc = "files" + target
+            if arc in seen or not isfile(full):
+                continue
+            seen.add(arc)
+            out.append((full, arc))
+    return out
+
+
+_VERSION_RE = re.compile(r"^\s*kubernetesVersion:\s*[\"']?(v?[0-9][^\"'\s]*)", re.M)
+_IMAGE_RE = re.compile(r"^\s*image:\s*\S*/kube-apiserver:(v?[0-9][^\"'\s]*)", re.M)
+
+
+def kubernetes_version(texts):
+    """The cluster's Kubernetes version from the kube-apiserver manifest (what runs) or a kubeadm config.
+
+    ``texts``: contents in order of preference; the first that names a version wins, else None.
+    """
+    for text in texts:
+        if not text:
+            continue
+        for rx in (_IMAGE_RE, _VERSION_RE):
+            m = rx.search(text)
+            if m:
+                v = m.group(1)
+                return v if v.startswith("v") else "v" + v
+    return None
+
+
+def describe(metadata, files, cluster=None, kubernetes_version_=None):
+    """The manifest's summary: what the bundle is, without reading it (sidecar and MANIFEST.json)."""
+    names = sorted(files)
+
+    def has(suffix):
+        return any(n.endswith(suffix) for n in names)
+
+    return {
+        "cluster_name": cluster or metadata.get("cluster_name"),
+        "kubernetes_version": kubernetes_version_,
+        "etcd_revision": metadata.get("revision"),
+        "etcd_total_keys": metadata.get("total_keys"),
+        "etcd_cluster_id": metadata.get("cluster_id_hex"),
+        "member": metadata.get("member") or metadata.get("member_name"),
+        "contains": {
+            "cluster_ca": has("/pki/ca.key"),
+            "etcd_ca": has("/pki/etcd/ca.key"),
+            "front_proxy_ca": has("/pki/front-proxy-ca.key"),
+            "service_account_keys": has("/pki/sa.key") and has("/pki/sa.pub"),
+            "encryption_config": any("/encryption/" in n for n in names),
+            "kubeadm_config": has("/kubeadm-config.yaml") or has("/kubeadm.yaml"),
+            "kubeconfigs": sorted(os.path.basename(n) for n in names
+                                  if n.startswith("files/etc/kubernetes/") and n.endswith(".conf")
+                                  and n.count("/") == 3),
+        },
+    }
+
+
+def build_tar(tar_path, snapshot, metadata, extra_paths, cluster=None, kubernetes_version_=None):
     """Write the plain tar (0600). ``extra_paths``: files or dirs copied as files/<abs path>."""
-    manifest = {"snapshot": metadata, "files": {}}
+    manifest = {"snapshot": metadata, "files": {}, "origins": {}}
+    origins = bundle_origins(extra_paths, metadata.get("member"))
     fd = os.open(tar_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
         tar.add(snapshot, arcname="snapshot.db")
         meta_bytes = (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode()
         _add_bytes(tar, "snapshot.db.json", meta_bytes)
         manifest["files"]["snapshot.db"] = metadata.get("sha256")
-        for base in extra_paths:
-            if not os.path.exists(base):
-                continue
-            walk = [(base, [], [""])] if os.path.isfile(base) else os.walk(base)
-            for root, dummy, files in walk:
-                for name in sorted(files):
-                    full = os.path.join(root, name) if name else root
-                    if not os.path.isfile(full):
-                        continue
-                    arc = "files" + os.path.abspath(full)
-                    tar.add(full, arcname=arc)
-                    with open(full, "rb") as f:
-                        manifest["files"][arc] = hashlib.sha256(f.read()).hexdigest()
+        for full, arc in bundle_files(extra_paths):
+            tar.add(full, arcname=arc)
+            with open(full, "rb") as f:
+                manifest["files"][arc] = hashlib.sha256(f.read()).hexdigest()
+            manifest["origins"][arc] = origin_of(arc, origins)
+        manifest["summary"] = describe(metadata, manifest["files"], cluster, kubernetes_version_)
         _add_bytes(tar, "MANIFEST.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
@@ -106,7 +213,7 @@ def _add_bytes(tar, name, data):
     tar.addfile(info, io.BytesIO(data))
 
 
-def make_bundle(out_dir, name, snapshot, metadata, extra_paths, key_file):
+def make_bundle(out_dir, name, snapshot, metadata, extra_paths, key_file, cluster=None, kubernetes_version_=None):
     """Encrypted bundle + sidecar in ``out_dir``; returns the sidecar dict."""
     if not NAME_RE.match(name):
         raise GroundworkError("bad bundle name %r" % name)
@@ -115,13 +222,13 @@ def make_bundle(out_dir, name, snapshot, metadata, extra_paths, key_file):
     work = tempfile.mkdtemp(prefix=".groundwork-bundle-", dir=out_dir)
     try:
         plain = os.path.join(work, "bundle.tar")
-        manifest = build_tar(plain, snapshot, metadata, extra_paths)
+        manifest = build_tar(plain, snapshot, metadata, extra_paths, cluster, kubernetes_version_)
         enc = os.path.join(work, "bundle.tar.enc")
         _openssl(["-e", "-salt"], key_file, plain, enc)
         salt = os.urandom(16)
         sha, mac = file_digests(enc, key, salt)
         sidecar = {"format": 1, "bundle": os.path.basename(bundle), "snapshot": metadata,
-                   "files": sorted(manifest["files"]), "cipher": "openssl enc -aes-256-cbc -pbkdf2 -iter %d -md sha256"
+                   "files": sorted(manifest["files"]), "summary": manifest["summary"], "cipher": "openssl enc -aes-256-cbc -pbkdf2 -iter %d -md sha256"
                    % PBKDF2_ITER, "sha256": sha, "hmac_sha256": mac, "hmac_salt": salt.hex(),
                    "size": os.path.getsize(enc)}
         os.chmod(enc, 0o600)
@@ -199,6 +306,99 @@ def prune_bundles(directory, keep):
             if os.path.exists(p):
                 os.unlink(p)
     return victims
+
+
+# --------------------------------------------------------------------------- put back (restore)
+# Files every control plane (or etcd member) shares, relative to the PKI dir: the CAs, the service
+# account keys. A host gets them whatever host the bundle came from; any other file of the bundle
+# (leaf certificates, kubeconfigs, kubeadm and etcd configuration) only on the host it came from.
+SHARED_PKI = {
+    "control_plane": ["ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub",
+                      "etcd/ca.crt"],
+    "stacked": ["etcd/ca.key"],
+    "etcd": ["etcd/ca.crt", "etcd/ca.key"],
+}
+SHARED_DIRS = {"control_plane": ["/etc/kubernetes/encryption"]}
+SHARED_FILES = {"stacked": ["/etc/etcd/cluster-ids.json"], "etcd": ["/etc/etcd/cluster-ids.json"]}
+
+
+def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=None):
+    """What a restore puts back on ``host`` from an opened bundle.
+
+    ``kinds``: subset of control_plane, stacked (a control plane that runs etcd), etcd (external member).
+    ``current``: ``{path: sha256 or None}`` of what is on the host now. Returns ``{"put": [(arc, path)],
+    "same": [path], "differ": [path]}``: missing files are put back, equal ones left alone, and files
+    that exist with other content are reported (a restore refuses them unless told to replace them:
+    another CA or Secrets key than the snapshot's makes the restored cluster unusable).
+    """
+    current = current or {}
+    shared = set()
+    for kind in kinds:
+        shared.update(os.path.join(pki_dir, n) for n in SHARED_PKI.get(kind, []))
+        shared.update(SHARED_FILES.get(kind, []))
+    dirs = [d for kind in kinds for d in SHARED_DIRS.get(kind, [])]
+    origins = manifest.get("origins", {})
+    plan = {"put": [], "same": [], "differ": []}
+    for arc in sorted(manifest.get("files", {})):
+        if not arc.startswith("files/"):
+            continue
+        path = arc[len("files"):]
+        own = origins.get(arc) == host
+        if own and "control_plane" not in kinds:
+            # an external member takes back only its etcd files, never the control plane's
+            own = path.startswith(pki_dir + "/etcd/") or path.startswith("/etc/etcd/")
+        if not (own or path in shared or any(path.startswith(d + "/") for d in dirs)):
+            continue
+        have = current.get(path)
+        if have is None:
+            plan["put"].append((arc, path))
+        elif have == manifest["files"][arc]:
+            plan["same"].append(path)
+        else:
+            plan["differ"].append(path)
+    return plan
+
+
+def sha256_of(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def put_back(opened_dir, manifest, host, kinds, pki_dir="/etc/kubernetes/pki", replace=False, check=False, root=""):
+    """Apply :func:`putback_plan` on this host. Missing files come back with the bundle's mode, owned by
+    the owner of the directory they go into (the etcd user's dir on an external member). ``replace``:
+    files with other content are moved aside (``<file>.groundwork-pre-restore``) and put back too.
+    ``root``: prefix of every path on disk (tests)."""
+    paths = [arc[len("files"):] for arc in manifest.get("files", {}) if arc.startswith("files/")]
+    plan = putback_plan(manifest, host, kinds, pki_dir, {p: sha256_of(root + p) for p in paths})
+    todo = list(plan["put"])
+    if replace:
+        todo += [("files" + p, p) for p in plan["differ"]]
+    if check:
+        return plan
+    for arc, path in todo:
+        src = os.path.join(opened_dir, arc)
+        path = root + path
+        parent = os.path.dirname(path)
+        os.makedirs(parent, mode=0o755 if not parent.endswith(("/pki", "/etcd", "/encryption")) else 0o700,
+                    exist_ok=True)
+        st = os.stat(parent)
+        mode = os.stat(src).st_mode & 0o777
+        if os.path.exists(path):
+            os.replace(path, path + ".groundwork-pre-restore")
+        tmp = os.path.join(parent, ".%s.groundwork-put" % os.path.basename(path))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+            shutil.copyfileobj(f, out)
+            if os.geteuid() == 0:
+                os.fchown(out.fileno(), st.st_uid, st.st_gid)
+            os.fchmod(out.fileno(), mode)
+        os.replace(tmp, path)
+    plan["put"] = [p for a, p in todo]
+    return plan
 
 
 # --------------------------------------------------------------------------- receiving side

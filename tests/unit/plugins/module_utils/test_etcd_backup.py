@@ -101,3 +101,142 @@ def test_reserve_counts(tmp_path):
     with pytest.raises(GroundworkError, match="disk full"):
         B.check_space(str(tmp_path), 1, reserve=free)
     assert B.check_space(str(tmp_path), 1, reserve=0) > 0
+
+
+# --------------------------------------------------------------------------- bundle contents (DR)
+def test_bundle_files_first_source_wins_and_staged_dest(tmp_path):
+    own = tmp_path / "own" / "pki" / "etcd"
+    own.mkdir(parents=True)
+    (own / "ca.crt").write_text("MEMBER-CA")
+    staged = tmp_path / "staged" / "pki"
+    (staged / "etcd").mkdir(parents=True)
+    (staged / "etcd" / "ca.crt").write_text("STAGED-CA")
+    (staged / "ca.key").write_text("CLUSTER-CA-KEY")
+    dest = str(tmp_path / "own" / "pki")
+    files = B.bundle_files([dest, {"src": str(staged), "dest": dest, "origin": "cp1"}, str(tmp_path / "none")])
+    arcs = dict((arc, src) for src, arc in files)
+    assert arcs["files" + dest + "/etcd/ca.crt"] == str(own / "ca.crt")  # the member's own file wins
+    assert arcs["files" + dest + "/ca.key"] == str(staged / "ca.key")  # staged copy under the CP's path
+    assert len(files) == 2
+
+
+@pytest.mark.parametrize("entry", ["relative/path", {"src": "/a", "dest": "b"}, {"dest": "/x"}])
+def test_bundle_sources_refuse_relative(entry):
+    with pytest.raises(GroundworkError, match="absolute"):
+        B.bundle_sources([entry])
+
+
+def test_origins_longest_prefix():
+    origins = B.bundle_origins(["/etc/kubernetes/pki", {"src": "/s", "dest": "/etc/kubernetes", "origin": "cp1"}], "e1")
+    assert B.origin_of("files/etc/kubernetes/pki/etcd/peer.crt", origins) == "e1"
+    assert B.origin_of("files/etc/kubernetes/admin.conf", origins) == "cp1"
+    assert B.origin_of("files/etc/other", origins) is None
+
+
+@pytest.mark.parametrize("texts,want", [
+    (["  image: registry.k8s.io/kube-apiserver:v1.35.1\n", "kubernetesVersion: v1.34.0"], "v1.35.1"),
+    ([None, "apiVersion: x\nkubernetesVersion: 1.33.2\n"], "v1.33.2"),
+    (["kubernetesVersion: \"v1.35.0\""], "v1.35.0"),
+    (["nothing here", ""], None),
+])
+def test_kubernetes_version(texts, want):
+    assert B.kubernetes_version(texts) == want
+
+
+def test_describe_lists_what_a_rebuild_needs():
+    files = ["snapshot.db", "files/etc/kubernetes/pki/ca.key", "files/etc/kubernetes/pki/etcd/ca.key",
+             "files/etc/kubernetes/pki/sa.key", "files/etc/kubernetes/pki/sa.pub",
+             "files/etc/kubernetes/pki/front-proxy-ca.key", "files/etc/kubernetes/encryption/config.yaml",
+             "files/etc/kubernetes/kubeadm-config.yaml", "files/etc/kubernetes/admin.conf",
+             "files/etc/kubernetes/scheduler.conf"]
+    d = B.describe({"revision": 9, "total_keys": 3, "cluster_id_hex": "ab"}, files, "c", "v1.35.0")
+    assert d["contains"] == {"cluster_ca": True, "etcd_ca": True, "front_proxy_ca": True, "service_account_keys": True,
+                             "encryption_config": True, "kubeadm_config": True,
+                             "kubeconfigs": ["admin.conf", "scheduler.conf"]}
+    assert (d["cluster_name"], d["kubernetes_version"], d["etcd_revision"], d["etcd_total_keys"]) == ("c", "v1.35.0", 9, 3)
+    assert B.describe({}, ["snapshot.db"])["contains"]["encryption_config"] is False
+
+
+PKI = "/etc/kubernetes/pki"
+MANIFEST = {
+    "files": {"snapshot.db": "s",
+              "files" + PKI + "/ca.key": "k1", "files" + PKI + "/ca.crt": "c1", "files" + PKI + "/sa.key": "sa",
+              "files" + PKI + "/apiserver.crt": "api", "files" + PKI + "/etcd/ca.key": "ek",
+              "files" + PKI + "/etcd/ca.crt": "ec", "files" + PKI + "/etcd/peer.crt": "peer",
+              "files/etc/kubernetes/encryption/config.yaml": "enc", "files/etc/kubernetes/admin.conf": "adm",
+              "files/etc/etcd/cluster-ids.json": "ids", "files/etc/etcd/etcd.conf.yml": "conf"},
+    "origins": {},
+}
+
+
+def _plan(origins, host, kinds, current=None):
+    m = dict(MANIFEST, origins=origins)
+    p = B.putback_plan(m, host, kinds, PKI, current)
+    return sorted(path for arc, path in p["put"]), p
+
+
+def test_putback_stacked_source_gets_everything():
+    origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
+    put, dummy = _plan(origins, "cp1", ["control_plane", "stacked"])
+    assert put == sorted(a[len("files"):] for a in origins)
+
+
+def test_putback_other_control_plane_gets_only_shared():
+    origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
+    put, dummy = _plan(origins, "cp2", ["control_plane", "stacked"])
+    assert put == sorted([PKI + "/ca.crt", PKI + "/ca.key", PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", PKI + "/sa.key",
+                   "/etc/etcd/cluster-ids.json", "/etc/kubernetes/encryption/config.yaml"])
+
+
+def test_putback_external_member_and_control_plane():
+    # bundle taken by e1: its own etcd files; the control plane's files staged from cp1
+    origins = {a: ("e1" if "/etcd" in a else "cp1") for a in MANIFEST["files"] if a != "snapshot.db"}
+    put, dummy = _plan(origins, "e1", ["etcd"])
+    assert put == sorted([PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", PKI + "/etcd/peer.crt",
+                   "/etc/etcd/cluster-ids.json", "/etc/etcd/etcd.conf.yml"])
+    put, dummy = _plan(origins, "e2", ["etcd"])
+    assert put == sorted([PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", "/etc/etcd/cluster-ids.json"])
+    put, dummy = _plan(origins, "cp1", ["control_plane"])
+    assert put == sorted([PKI + "/apiserver.crt", PKI + "/ca.crt", PKI + "/ca.key", PKI + "/etcd/ca.crt", PKI + "/sa.key",
+                   "/etc/kubernetes/admin.conf", "/etc/kubernetes/encryption/config.yaml"])
+
+
+def test_putback_same_and_differ_are_not_put():
+    origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
+    put, plan = _plan(origins, "cp2", ["control_plane"], {PKI + "/ca.key": "k1", "/etc/kubernetes/encryption/config.yaml": "OTHER"})
+    assert plan["same"] == [PKI + "/ca.key"]
+    assert plan["differ"] == ["/etc/kubernetes/encryption/config.yaml"]
+    assert "/etc/kubernetes/encryption/config.yaml" not in put and PKI + "/ca.key" not in put
+
+
+def test_round_trip_manifest_and_put_back(material, tmp_path):
+    m = material
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    (enc / "config.yaml").write_text("SECRETS-KEY")
+    pki_dest = "/etc/kubernetes/pki"
+    paths = [{"src": m["pki"], "dest": pki_dest, "origin": "cp1"},
+             {"src": str(enc), "dest": "/etc/kubernetes/encryption", "origin": "cp1"}]
+    side = B.make_bundle(m["out"], "c-2", m["snap"], dict(m["meta"], member="e1"), paths, m["key"], "c", "v1.35.0")
+    assert side["summary"]["contains"]["encryption_config"] and side["summary"]["kubernetes_version"] == "v1.35.0"
+    out = tmp_path / "open"
+    manifest = B.open_bundle(os.path.join(m["out"], side["bundle"]), m["key"], str(out))
+    assert manifest["origins"]["files/etc/kubernetes/encryption/config.yaml"] == "cp1"
+    # put back under a fake root: the plan maps to absolute paths, so rewrite them into tmp
+    plan = B.putback_plan(manifest, "cp2", ["control_plane", "stacked"], pki_dest, {})
+    assert sorted(p for a, p in plan["put"]) == sorted([pki_dest + "/etcd/ca.crt", pki_dest + "/etcd/ca.key",
+                                                "/etc/kubernetes/encryption/config.yaml"])
+    root = str(tmp_path / "root")
+    os.makedirs(root + "/etc/kubernetes/encryption")
+    with open(root + "/etc/kubernetes/encryption/config.yaml", "w") as f:
+        f.write("A-NEW-KEY")  # what a fresh install would have generated
+    plan = B.put_back(str(out), manifest, "cp2", ["control_plane", "stacked"], pki_dest, root=root)
+    assert plan["differ"] == ["/etc/kubernetes/encryption/config.yaml"]
+    assert open(root + "/etc/kubernetes/encryption/config.yaml").read() == "A-NEW-KEY"  # not replaced unasked
+    assert open(root + pki_dest + "/etcd/ca.key").read() == "KEY"
+    assert oct(os.stat(root + pki_dest + "/etcd/ca.key").st_mode & 0o777) == oct(os.stat(m["pki"] + "/etcd/ca.key").st_mode & 0o777)
+    again = B.put_back(str(out), manifest, "cp2", ["control_plane", "stacked"], pki_dest, root=root)
+    assert again["put"] == [] and len(again["same"]) == 2
+    B.put_back(str(out), manifest, "cp2", ["control_plane", "stacked"], pki_dest, replace=True, root=root)
+    assert open(root + "/etc/kubernetes/encryption/config.yaml").read() == "SECRETS-KEY"
+    assert open(root + "/etc/kubernetes/encryption/config.yaml.groundwork-pre-restore").read() == "A-NEW-KEY"
