@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Scenario 35-dr: disaster recovery of a stacked control plane (issue 15), with the doubles and a REAL
+# stacked etcd (Debian's etcd as the image's binary, run by fake_kubelet), as 30-install's stacked_restore.
+#   - site.yml refuses a backup host without groundwork_backup_encryption_key (visible fix), and a backup
+#     host that is an etcd member; with the key it installs the scheduled backups itself (no etcd.yml);
+#   - N keys, backup.yml: the bundle holds the PKI, the Secrets encryption configuration, the kubeadm
+#     configuration, the kubeconfigs and a summary; M more keys;
+#   - total loss: /etc/kubernetes, /var/lib/etcd and /etc/etcd removed from the control plane;
+#   - restore.yml: files put back (same CA, sa key and Secrets key as before), control plane installed
+#     again, etcd restored with the API server stopped, API server ready -> the N keys, none of the M.
+# Uses tests/scenarios/30-install/lib.sh (lab, doubles, inventory). Env: GW_LAB_NAME (default dr).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+NAME=${GW_LAB_NAME:-dr}
+WORK=$(mktemp -d /tmp/gw-dr.XXXXXX)
+# shellcheck source=tests/scenarios/30-install/lib.sh
+. "$ROOT/tests/scenarios/30-install/lib.sh"
+cd "$ROOT" || exit 1
+log() { printf '[35-dr] %s\n' "$*"; }
+failures=()
+fail() { failures+=("$*"); log "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then log "ok: $what"; else fail "$what"; fi; }
+timings=()
+mark() { timings+=("$1 $(( SECONDS - $2 ))s"); }
+cleanup() { lab_down; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+ETCDCTL="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
+count_keys() { # host prefix -> count ("" when etcd does not answer)
+  ssh_host "$1" -- "$ETCDCTL --command-timeout=5s get $2 --prefix --keys-only --limit=1 -w json" 2>/dev/null \
+    | python3 -c 'import json,sys
+try: print(json.load(sys.stdin).get("count", 0))
+except ValueError: pass'
+}
+put_keys() { # host prefix n
+  local h=$1 prefix=$2 n=$3 i
+  for ((i = 0; i < n; i += 100)); do
+    python3 -c "import sys; p, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()" "$prefix" "$i" "$(( i + 100 < n ? i + 100 : n ))" \
+      | ssh_host "$h" -- "$ETCDCTL --command-timeout=30s txn" | grep SUCCESS >/dev/null || return 1
+  done
+}
+etcd_port() { ssh_host "$1" -- "if [ -n \"\$(ss -Hltn 'sport = :2379')\" ]; then echo open; else echo closed; fi" 2>/dev/null; }
+shas() { ssh_host cp1 -- 'cd /etc/kubernetes && sha256sum encryption/config.yaml pki/ca.key pki/sa.key pki/front-proxy-ca.key pki/etcd/ca.key' 2>/dev/null; }
+
+N=${GW_DR_N:-200} M=${GW_DR_M:-30}
+t0=$SECONDS
+t=$SECONDS
+if ! { build_apt_repo && stage_doubles && stage_etcd; }; then fail "staging the site files"; exit 1; fi
+lab_up cp1,bk || { fail "lab up"; exit 1; }
+write_vars
+write_etcd_vars
+etcd_image_binary || { fail "etcd binary on the lab host"; tail -20 "$WORK/last.log"; exit 1; }
+mark "lab-up+prepare" "$t"
+
+# refusals before anything changes: a backup host that is an etcd member, a missing key
+t=$SECONDS
+write_groups cp1 "" none "" cp1
+play playbooks/preflight.yml -e preflight_check_hosts=false -e "@$WORK/etcd-vars.yml" && fail "backup host = etcd member accepted"
+check "backup host that is an etcd member refused with the reason" grep -q "its copies would not be off-node\|would not be off-node" "$WORK/last.log"
+write_groups cp1 "" none "" bk
+play site.yml && fail "site.yml without the backup key accepted"
+check "missing key refused, visibly, naming the fix" grep -q "openssl rand -base64 32" "$WORK/last.log"
+check "the refusal is not hidden" [ -z "$(grep -i 'output has been hidden' "$WORK/last.log")" ]
+check "nothing installed by the refused run" [ -z "$(ssh_host cp1 -- ls /etc/kubernetes/manifests 2>/dev/null)" ]
+mark "refusals" "$t"
+
+t=$SECONDS
+if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "site.yml with backups"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; exit 1; fi
+mark "install(with backups)" "$t"
+check "site.yml set up the backup timer on cp1" ssh_host cp1 -- systemctl is-active --quiet groundwork-etcd-backup.timer
+check "site.yml set up the receiver on bk" ssh_host bk -- test -s /var/lib/gwbackup/.ssh/authorized_keys
+
+t=$SECONDS
+put_keys cp1 /dr/n/ "$N" || fail "writing $N keys"
+play playbooks/backup.yml -e "@$WORK/etcd-vars.yml" || { fail "backup.yml"; grep -A20 'fatal:' "$WORK/last.log" | head -40; }
+mark "backup" "$t"
+check "backup.yml says who took it, with revision and keys" grep -q "Backup by cp1: .*revision" "$WORK/last.log"
+side=$(ssh_host bk -- "cat \$(ls /var/backups/groundwork/etcd/groundwork-lab/*.tar.enc.json | tail -1)")
+log "bundle summary: $(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["summary"], sort_keys=True))' "$side" 2>&1)"
+check "bundle has the Secrets encryption config, every CA, sa keys, kubeadm config, the 4 kubeconfigs, version" python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])["summary"]; c = s["contains"]
+ok = all(c[k] for k in ("cluster_ca", "etcd_ca", "front_proxy_ca", "service_account_keys", "encryption_config", "kubeadm_config"))
+ok = ok and c["kubeconfigs"] == ["admin.conf", "controller-manager.conf", "scheduler.conf", "super-admin.conf"]
+ok = ok and s["kubernetes_version"] and s["cluster_name"] == "groundwork-lab" and s["etcd_total_keys"] and s["etcd_revision"]
+sys.exit(0 if ok else 1)' "$side"
+put_keys cp1 /dr/m/ "$M" || fail "writing $M keys"
+before=$(shas)
+check "$((N + M)) keys before the loss" [ "$(count_keys cp1 /dr/)" = $((N + M)) ]
+
+# total loss of the control plane's state
+t=$SECONDS
+ssh_host cp1 -- rm -rf /etc/kubernetes
+for _ in $(seq 1 60); do [ "$(etcd_port cp1)" = closed ] && break; sleep 0.5; done
+check "etcd stopped once its manifest was gone" [ "$(etcd_port cp1)" = closed ]
+ssh_host cp1 -- rm -rf /var/lib/etcd /etc/etcd
+mark "loss" "$t"
+
+t=$SECONDS
+if play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" -e groundwork_confirm=restore; then
+  mark "restore(total loss)" "$t"
+  n=$(count_keys cp1 /dr/n/); m=$(count_keys cp1 /dr/m/)
+  check "after the restore: $n of the $N keys (want all), $m of the $M later ones (want 0)" [ "$n:$m" = "$N:0" ]
+  check "the same Secrets key, CAs and sa key as before the loss" [ "$(shas)" = "$before" ]
+  check "API server manifest in place, none left aside" \
+    [ "$(ssh_host cp1 -- 'ls /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.groundwork-restore' 2>/dev/null)" = /etc/kubernetes/manifests/kube-apiserver.yaml ]
+  check "the API server answers" ssh_host cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes
+  grep -o 'file(s) put back[^"]*' "$WORK/last.log" | head -3 | while read -r l; do log "put back: ${l:0:300}"; done
+else
+  fail "restore.yml after the total loss"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80
+fi
+mark "total" "$t0"
+log "timings: ${timings[*]}"
+if [ ${#failures[@]} -gt 0 ]; then log "${#failures[@]} failure(s): ${failures[*]}"; exit 1; fi
+log "all checks passed"
