@@ -12,7 +12,6 @@ bash scripts/bootstrap.sh || { echo "bootstrap failed"; exit 1; }
 export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
 export GW_ROOT="$ROOT"
-export GW_SHARED="${GW_SHARED:-$(cd "$ROOT/.." && pwd)/shared}"
 
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(unit sanity lint build integration lab)

@@ -13,4 +13,5 @@ if not os.path.exists(link):
     os.symlink(ROOT, link)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
-SHARED = os.environ.get("GW_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
+# Recorded kubeadm/etcd behaviour the tests compare against (see tests/fixtures/README.md)
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")

@@ -20,7 +20,7 @@ import threading
 
 import pytest
 
-from conftest import SHARED, ROOT  # noqa: F401  (tests/conftest.py)
+from conftest import FIXTURES, ROOT  # noqa: F401  (tests/conftest.py)
 
 cryptography = pytest.importorskip("cryptography")
 from cryptography import x509  # noqa: E402
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 DOUBLES = os.path.join(ROOT, "tests", "doubles")
-FIX = os.path.join(SHARED, "fixtures", "kubeadm")
+FIX = os.path.join(FIXTURES, "kubeadm")
 KUBEADM = os.path.join(DOUBLES, "fake_kubeadm")
 
 

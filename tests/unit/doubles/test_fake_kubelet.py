@@ -16,10 +16,10 @@ import urllib.request
 
 import pytest
 
-from conftest import SHARED, ROOT  # noqa: F401  (tests/conftest.py)
+from conftest import FIXTURES, ROOT  # noqa: F401  (tests/conftest.py)
 
 DOUBLES = os.path.join(ROOT, "tests", "doubles")
-FIX = os.path.join(SHARED, "fixtures", "kubeadm")
+FIX = os.path.join(FIXTURES, "kubeadm")
 
 
 def load(name):

@@ -10,9 +10,9 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.groundwork.k8s.plugins.filter.ca_cert_hash import FilterModule
+from conftest import FIXTURES  # tests/conftest.py
 
-SHARED = os.environ.get("GW_SHARED") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "shared")
-CP1 = os.path.join(SHARED, "fixtures", "kubeadm", "cluster", "cp1")
+CP1 = os.path.join(FIXTURES, "kubeadm", "cluster", "cp1")
 
 
 def _recorded():

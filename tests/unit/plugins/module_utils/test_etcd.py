@@ -12,11 +12,9 @@ import pytest
 
 from ansible_collections.groundwork.k8s.plugins.module_utils import _etcd as E
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError, ToolError
+from conftest import FIXTURES  # tests/conftest.py
 
-SHARED = os.environ.get("GW_SHARED") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))),
-    "..", "shared")
-FX = os.path.join(SHARED, "fixtures", "etcd")
+FX = os.path.join(FIXTURES, "etcd")
 
 
 def fx(rel):

@@ -13,11 +13,11 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, SHARED
+from conftest import FIXTURES, ROOT
 from ansible_collections.groundwork.k8s.plugins.module_utils import _kubeadm as k
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError, ToolError
 
-FIX = os.path.join(SHARED, "fixtures", "kubeadm")
+FIX = os.path.join(FIXTURES, "kubeadm")
 NOW = datetime.datetime(2026, 11, 21, 22, 0, 0, tzinfo=datetime.timezone.utc)
 
 

@@ -17,9 +17,9 @@ from cryptography.x509.oid import NameOID
 
 from ansible_collections.groundwork.k8s.plugins.module_utils import _pki
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
+from conftest import FIXTURES  # tests/conftest.py
 
-SHARED = os.environ.get("GW_SHARED") or os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "shared")
-PKI_FIXTURES = os.path.join(SHARED, "fixtures", "kubeadm", "pki")
+PKI_FIXTURES = os.path.join(FIXTURES, "kubeadm", "pki")
 NOW = datetime.datetime(2026, 11, 21, 21, 3, 53, tzinfo=datetime.timezone.utc)
 
 # The config the fixtures were recorded with (fixtures/kubeadm/configs/groundwork-lab-*.yaml).
@@ -154,7 +154,7 @@ def test_second_plan_changes_nothing(generated):
 # ---------------------------------------------------------------- join hash
 
 def test_hash_of_recorded_cluster_ca_equals_print_join_command():
-    cluster = os.path.join(SHARED, "fixtures", "kubeadm", "cluster", "cp1")
+    cluster = os.path.join(FIXTURES, "kubeadm", "cluster", "cp1")
     with open(os.path.join(cluster, "token-create-print-join-command.stdout")) as f:
         argv = f.read().split()
     expected = argv[argv.index("--discovery-token-ca-cert-hash") + 1]
@@ -499,7 +499,7 @@ def test_summaries_hold_no_key_material(tmp_path):
 
 def test_kubelet_conf_with_rotated_cert_is_left_alone(tmp_path):
     params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
-    recorded = os.path.join(SHARED, "fixtures", "kubeadm", "cluster", "cp1", "files", "kubeconfig", "kubelet.conf")
+    recorded = os.path.join(FIXTURES, "kubeadm", "cluster", "cp1", "files", "kubeconfig", "kubelet.conf")
     (tmp_path / "kubelet.conf").write_bytes(open(recorded, "rb").read())
     plan = _pki.plan_kubeconfigs(dict(params, names=["kubelet"]), now=NOW)
     assert plan.writes == []

@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from conftest import SHARED
+from conftest import FIXTURES
 from ansible_collections.groundwork.k8s.plugins.module_utils import _kubeadm as k
 from ansible_collections.groundwork.k8s.plugins.module_utils import _upgrade as u
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError, ToolError
 
-MANIFESTS = os.path.join(SHARED, "fixtures", "kubeadm", "cluster", "cp1", "files", "manifests")
+MANIFESTS = os.path.join(FIXTURES, "kubeadm", "cluster", "cp1", "files", "manifests")
 NOW = datetime.datetime(2026, 11, 22, 10, 0, 0, tzinfo=datetime.timezone.utc)
 
 
