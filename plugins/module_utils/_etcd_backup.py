@@ -320,6 +320,8 @@ SHARED_PKI = {
 }
 SHARED_DIRS = {"control_plane": ["/etc/kubernetes/encryption"]}
 SHARED_FILES = {"stacked": ["/etc/etcd/cluster-ids.json"], "etcd": ["/etc/etcd/cluster-ids.json"]}
+# Put back when missing, never refused when different (each member keeps its own record).
+SHARED_FILES_KEPT = ["/etc/etcd/cluster-ids.json"]
 
 
 def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=None):
@@ -327,9 +329,11 @@ def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=N
 
     ``kinds``: subset of control_plane, stacked (a control plane that runs etcd), etcd (external member).
     ``current``: ``{path: sha256 or None}`` of what is on the host now. Returns ``{"put": [(arc, path)],
-    "same": [path], "differ": [path]}``: missing files are put back, equal ones left alone, and files
-    that exist with other content are reported (a restore refuses them unless told to replace them:
-    another CA or Secrets key than the snapshot's makes the restored cluster unusable).
+    "same": [path], "differ": [path], "kept": [path]}``: missing files are put back, equal ones left
+    alone; a shared file (CA, sa key, Secrets encryption configuration) that exists with other content is
+    reported in ``differ`` (a restore refuses it unless told to replace it: another CA or Secrets key than
+    the snapshot's makes the restored cluster unusable); the host's own files that differ (newer leaf
+    certificates or configuration) and the cluster-ID record are ``kept``.
     """
     current = current or {}
     shared = set()
@@ -338,7 +342,7 @@ def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=N
         shared.update(SHARED_FILES.get(kind, []))
     dirs = [d for kind in kinds for d in SHARED_DIRS.get(kind, [])]
     origins = manifest.get("origins", {})
-    plan = {"put": [], "same": [], "differ": []}
+    plan = {"put": [], "same": [], "differ": [], "kept": []}
     for arc in sorted(manifest.get("files", {})):
         if not arc.startswith("files/"):
             continue
@@ -354,6 +358,9 @@ def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=N
             plan["put"].append((arc, path))
         elif have == manifest["files"][arc]:
             plan["same"].append(path)
+        elif path in SHARED_FILES_KEPT or not (path in shared or any(path.startswith(d + "/") for d in dirs)):
+            # this host's own certificates and configuration, or the cluster-ID record: the host's are newer
+            plan["kept"].append(path)
         else:
             plan["differ"].append(path)
     return plan

@@ -201,6 +201,14 @@ def test_putback_external_member_and_control_plane():
                    "/etc/kubernetes/admin.conf", "/etc/kubernetes/encryption/config.yaml"])
 
 
+def test_putback_own_files_and_cluster_ids_kept_not_refused():
+    origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
+    dummy, plan = _plan(origins, "cp1", ["control_plane", "stacked"],
+                        {PKI + "/apiserver.crt": "renewed", "/etc/etcd/cluster-ids.json": "more-ids", PKI + "/sa.key": "other"})
+    assert plan["kept"] == ["/etc/etcd/cluster-ids.json", PKI + "/apiserver.crt"]
+    assert plan["differ"] == [PKI + "/sa.key"]
+
+
 def test_putback_same_and_differ_are_not_put():
     origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
     put, plan = _plan(origins, "cp2", ["control_plane"], {PKI + "/ca.key": "k1", "/etc/kubernetes/encryption/config.yaml": "OTHER"})
