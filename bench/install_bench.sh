@@ -13,11 +13,10 @@ WORK=$(mktemp -d /tmp/gw-install-bench.XXXXXX)
 cd "$ROOT" || exit 1
 trap 'lab_down; rm -rf "$WORK"' EXIT
 
-if ! { build_apt_repo && build_wheels && stage_doubles; }; then echo "staging failed"; exit 1; fi
+if ! { build_apt_repo && stage_doubles; }; then echo "staging failed"; exit 1; fi
 lab_up cp1,cp2,cp3,w1,w2 || exit 1
 write_groups cp1,cp2,cp3 w1,w2 haproxy
 write_vars
-prepare_python || { echo "python libraries failed"; exit 1; }
 
 run_json() { # label -> wall seconds in $WALL, JSON in $WORK/label.json
   local t0

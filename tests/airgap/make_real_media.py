@@ -113,7 +113,7 @@ def layer(entries):
         parts = p.split("/")[:-1]
         for i in range(1, len(parts) + 1):
             dirs.add("/".join(parts[:i]))
-    for p, (kind, _) in entries.items():
+    for p, (kind, _val) in entries.items():
         if kind == "dir":
             dirs.add(p)
     buf = io.BytesIO()
@@ -211,6 +211,12 @@ def iptables_entries():
                 elves.append(p)
     for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"):
         entries["usr/sbin/" + name] = ("link", "xtables-nft-multi")
+    return with_libs(entries, elves)
+
+
+def with_libs(entries, elves):
+    """entries plus the shared libraries the ELF files (host paths) need, in a merged-/usr layout."""
+    entries = dict(entries)
     entries.update(libs_of(elves))
     # merged /usr: the loader path in every ELF is /lib64/ld-linux-x86-64.so.2
     entries["lib"] = ("link", "usr/lib")
@@ -256,7 +262,9 @@ def build_images(out, bins, kube_version, etcd_bindir, etcd_version, pause_tag):
     refs["kube-proxy"] = ("registry.k8s.io/kube-proxy:%s" % kube_version, proxy, dict(cfg, Entrypoint=["/usr/local/bin/kube-proxy"]))
     refs["pause"] = ("registry.k8s.io/pause:%s" % pause_tag, {"pause": ("file", bins["pause"])},
                      {"Entrypoint": ["/pause"], "User": "65535:65535", "WorkingDir": "/"})
-    etcd = dict(BASE, **{"usr/local/bin/" + b: ("file", os.path.join(etcd_bindir, b)) for b in ("etcd", "etcdctl", "etcdutl")})
+    etcd_bins = [os.path.join(etcd_bindir, b) for b in ("etcd", "etcdctl", "etcdutl")]
+    # Debian builds etcd dynamically linked (libc): its libraries go into the image too
+    etcd = with_libs(dict(BASE, **{"usr/local/bin/" + os.path.basename(b): ("file", b) for b in etcd_bins}), etcd_bins)
     etcd["var/lib/etcd"] = ("dir", None)
     refs["etcd"] = ("registry.k8s.io/etcd:%s-0" % etcd_version, etcd, dict(cfg, Cmd=["/usr/local/bin/etcd"]))
     done = {}
@@ -325,7 +333,7 @@ def main():
             die("artifacts/sources.yml release %s lists %s %s, the media has %s" % (minor, name, files.get(name), kube_version))
     files.update({"etcd": etcd_v, "containerd": ctd_v, "runc": runc_v, "cni-plugins": cni_v})
     # what the lab cannot have: no CoreDNS image (the coredns addon is skipped in the lab)
-    lab_images = {k: v for k, v in images.items()}
+    lab_images = dict(images)
     sources["architectures"] = [ARCH]
     sources["releases"] = {minor: {"kubernetes_version": kube_version, "files": files, "images": lab_images}}
     sources["packages"] = {"debian": sources["packages"]["debian"]}

@@ -14,7 +14,7 @@ HTTP_PORT=${GW_KUBEADM_HTTP_PORT:-18080}
 export GW_LAB_BOOT_TIMEOUT=${GW_LAB_BOOT_TIMEOUT:-240}
 APT_CACHE=${GW_KUBEADM_APT_CACHE:-/var/cache/groundwork-lab/apt-kubeadm}
 # Packages the host roles install (prerequisites, container_runtime, api_endpoint).
-APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates"
+APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates python3-cryptography python3-yaml"
 
 ctl() { "$LAB" ctl --name "$NAME" -- "$@"; }
 ssh_host() { "$LAB" ssh --name "$NAME" "$@"; }
@@ -24,7 +24,8 @@ build_apt_repo() {
   mkdir -p "$APT_CACHE" && chmod 755 "$APT_CACHE"
   # scenarios run side by side in CI: one builds the cache, the others wait for it
   exec 7>"$APT_CACHE/../.apt-kubeadm.lock" && flock 7
-  if [ ! -s "$APT_CACHE/Packages.gz" ]; then
+  # rebuilt when the package list changes (the stamp holds the list it was built for)
+  if [ ! -s "$APT_CACHE/Packages.gz" ] || [ "$(cat "$APT_CACHE/.packages" 2>/dev/null)" != "$APT_PACKAGES" ]; then
     local status deps p
     # what the lab rootfs already has is not needed on the mirror
     status=
@@ -39,22 +40,11 @@ build_apt_repo() {
       ls "$APT_CACHE/${p}_"*.deb >/dev/null 2>&1 || (cd "$APT_CACHE" && apt-get download "$p" >/dev/null 2>&1) || true
     done
     (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz.new && mv Packages.gz.new Packages.gz)
+    printf '%s' "$APT_PACKAGES" > "$APT_CACHE/.packages"
   fi
   exec 7>&-
   mkdir -p "$WORK/www"
   ln -sfn "$APT_CACHE" "$WORK/www/apt"
-}
-
-# The PKI modules need python3-cryptography >= 42 on the nodes; Debian 12 ships 38. Until the
-# mirror carries a newer one, the lab installs wheels from PyPI (cached) before the playbooks run.
-build_wheels() {
-  mkdir -p "$WORK/www/wheels" "$APT_CACHE/../wheels-kubeadm"
-  local c=$APT_CACHE/../wheels-kubeadm
-  exec 7>"$c/../.wheels-kubeadm.lock" && flock 7
-  { ls "$c"/cryptography-*.whl && ls "$c"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 || pip download -q --only-binary=:all: --python-version 3.11 \
-    --platform manylinux2014_x86_64 -d "$c" "cryptography>=42,<44" "pyyaml" >/dev/null
-  exec 7>&-
-  cp "$c"/*.whl "$WORK/www/wheels/"
 }
 
 stage_doubles() {
@@ -214,25 +204,3 @@ play() { # playbook [args] -> output in $OUT (and $WORK/last.log), rc returned
 }
 changed_sum() { awk '/ changed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' <<<"$OUT"; }
 failed_sum() { awk '/ failed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^(failed|unreachable)=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' <<<"$OUT"; }
-
-# Python libraries the PKI modules need (see build_wheels), on every host of the lab.
-prepare_python() {
-  local wheels
-  wheels=$(cd "$WORK/www/wheels" && printf '%s ' ./*.whl)
-  cat > "$WORK/prepare.yml" <<EOF
-- name: Lab - Python libraries for the PKI modules (not on Debian 12 in the needed version)
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Install the wheels
-      ansible.builtin.shell: |
-        set -e
-        cd /tmp && for w in $wheels; do
-          python3 -c "import sys, urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/' + sys.argv[1], '/tmp/' + sys.argv[1])" "\$w"
-          python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
-        done
-      args:
-        creates: /usr/local/lib/python3.11/dist-packages/cryptography
-EOF
-  play "$WORK/prepare.yml"
-}

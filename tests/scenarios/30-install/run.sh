@@ -179,7 +179,6 @@ ha() {
   lab_up cp1,cp2,cp3,w1,w2 || { fail "lab up"; return; }
   write_groups cp1,cp2,cp3 w1,w2 haproxy
   write_vars
-  prepare_python || { fail "python libraries"; tail -20 "$WORK/last.log"; return; }
   mark "lab-up+prepare" "$t"
   install_twice ha || return
   check "5 Ready nodes in the API" [ "$(ready_nodes cp2)" = "cp1 cp2 cp3 w1 w2" ]
@@ -199,7 +198,6 @@ single() {
   lab_up cp1,w3 || { fail "lab up (single)"; return; }
   write_groups cp1 "" none
   write_vars
-  prepare_python || { fail "python libraries"; return; }
   mark "single-lab-up+prepare" "$t"
   install_twice single || return
   check "single node Ready" [ "$(ready_nodes cp1)" = "cp1" ]
@@ -252,7 +250,6 @@ stacked_restore() {
   write_groups cp1 "" none "" bk
   write_vars
   write_etcd_vars
-  prepare_python || { fail "python libraries"; return; }
   etcd_image_binary || { fail "etcd binary on the lab host"; tail -20 "$WORK/last.log"; return; }
   mark "stacked-lab-up+prepare" "$t"
 
@@ -330,7 +327,7 @@ stacked_restore() {
 }
 
 t=$SECONDS
-if ! { build_apt_repo && build_wheels && stage_doubles; }; then fail "staging the site files"; exit 1; fi
+if ! { build_apt_repo && stage_doubles; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
 for part in $PARTS; do "$part"; done
 

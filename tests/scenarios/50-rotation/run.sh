@@ -122,7 +122,6 @@ install() {
   lab_up cp1,cp2,cp3,w1 || { fail "lab up"; return 1; }
   write_groups cp1,cp2,cp3 w1 haproxy cp1,cp2,cp3
   lab_vars
-  prepare_python || { fail "python libraries"; tail -20 "$WORK/last.log"; return 1; }
   mark "lab-up+prepare" "$t"; t=$SECONDS
   # site.yml installs the external etcd members one at a time, then the control planes and the worker.
   if ! run site.yml; then fail "install"; show_failure; return 1; fi
@@ -233,7 +232,7 @@ ca() {
 
 t0=$SECONDS
 t=$SECONDS
-if ! { build_apt_repo && build_wheels && stage_doubles && etcd_tarball; }; then fail "staging the site files"; exit 1; fi
+if ! { build_apt_repo && stage_doubles && etcd_tarball; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
 if install; then
   renew && gate

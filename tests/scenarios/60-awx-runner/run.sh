@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 T0=$SECONDS
 
-if ! { build_apt_repo && build_wheels && stage_doubles; }; then log "FAIL: preparing the site files"; exit 1; fi
+if ! { build_apt_repo && stage_doubles; }; then log "FAIL: preparing the site files"; exit 1; fi
 # Real etcd members (external etcd on e1-e3, from Debian's etcd 3.4 packed as the upstream tarball):
 # the control plane's stacked etcd would be the kubelet double, and a backup must snapshot a real one.
 mkdir -p "$WORK/etcd-v3.4-linux-amd64"
@@ -64,30 +64,7 @@ etcd_tarball_sha256: $ETCD_SHA
 etcd_limit_nofile: 16384
 groundwork_cluster_name: awx
 EOV
-# Python libraries the PKI modules need on the hosts (Debian 12's cryptography is too old):
-# the wheels 30-install's lib serves, unpacked into dist-packages. A lab quirk, not an AWX job.
-prepare_hosts() {
-  local wheels
-  wheels=$(cd "$WORK/www/wheels" && printf '%s ' -- *.whl)
-  cat > "$WORK/prepare-awx.yml" <<EOP
-- name: Lab - Python libraries for the PKI modules
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Install the wheels
-      ansible.builtin.shell: |
-        set -e
-        for w in ${wheels#-- }; do
-          python3 -c "import sys, urllib.request; urllib.request.urlretrieve('http://$CTL_IP:$HTTP_PORT/wheels/' + sys.argv[1], '/tmp/' + sys.argv[1])" "\$w"
-          python3 -m zipfile -e "/tmp/\$w" /usr/local/lib/python3.11/dist-packages/
-        done
-      args:
-        creates: /usr/local/lib/python3.11/dist-packages/cryptography
-EOP
-  play "$WORK/prepare-awx.yml"
-}
-prepare_hosts || { log "FAIL: python libraries on the lab hosts"; tail -20 "$WORK/last.log"; exit 1; }
-log "lab up and prepared in $(( SECONDS - T0 ))s"
+log "lab up in $(( SECONDS - T0 ))s"
 
 # The AWX inventory: the lab's hosts in Groundwork's groups, the lab's variables as inventory
 # variables. The backup key comes as the "Groundwork secrets" credential injects it: an extra var.

@@ -3,7 +3,7 @@
 # artifacts dir -> bundle (mirror.yml --tags build) -> lab with a mirror host -> mirror.yml --tags serve ->
 # the inventory an air-gapped site writes (docs/airgap.md) plus the lab's own limits as variables.
 # Sourced after tests/scenarios/30-install/lib.sh (ctl, ssh_host, play, changed_sum, write_groups).
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034,SC2153  # WORK, NAME, INV: set by the sourcing script
 MEDIA=${GW_K8S_MEDIA:-$(cd "$ROOT/.." && pwd)/shared/k8s/v1.33.3}
 RWORK=${GW_REAL_WORK:-/var/tmp/groundwork-real}
 ART=$RWORK/art
@@ -91,4 +91,5 @@ etcdctl_pod() { # host args...
     --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
     --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
 }
-kc() { local h=$1; shift; ssh_host "$h" -- kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
+# kubectl on a host as admin; arguments quoted for the remote shell (jsonpath, JSON overrides)
+kc() { local h=$1; shift; ssh_host "$h" -- "$(printf '%q ' kubectl --kubeconfig /etc/kubernetes/admin.conf "$@")"; }

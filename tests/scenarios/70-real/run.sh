@@ -6,14 +6,18 @@
 #   ha   3 stacked control planes + 2 workers behind haproxy (localhost:8443): 3 started etcd members,
 #        5 Ready Nodes, a 4-replica pause Deployment spread over the workers, pod-to-pod traffic across
 #        nodes over the bridge CNI routes; a re-run reports changed=0; --check --diff changes nothing
-# Without the media: prints "SKIPPED: <why>" and exits 0 (a newcomer's machine). With the media, every
+#   rotation (on the HA cluster) cp3's control plane stopped: rotate_certs.yml refused by the gate, no
+#        certificate changed; cp3 back; every leaf renewed node by node with an API probe loop through w1's
+#        endpoint (failed requests counted and printed); every API server serves a new certificate;
+#        a second run (nothing due) changed=0
+# Without the media: prints "SKIPPED: <why>" and exits 77 (run-all lists it as SKIP; a newcomer's machine). With the media, every
 # failure fails. Prints the time of each phase. Env: GW_LAB_NAME (default real), GW_SCENARIO_PARTS
 # (default "ha"), GW_K8S_MEDIA, GW_REAL_WORK (cache of the artifacts dir and bundle).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 NAME=${GW_LAB_NAME:-real}
-PARTS=${GW_SCENARIO_PARTS:-ha}
+PARTS=${GW_SCENARIO_PARTS:-ha rotation}
 WORK=$(mktemp -d /tmp/gw-real.XXXXXX)
 # shellcheck source=tests/scenarios/30-install/lib.sh
 . "$ROOT/tests/scenarios/30-install/lib.sh"
@@ -33,7 +37,7 @@ cleanup() { [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down; rm -rf "$WORK"; }
 
 if ! why=$(media_present); then
   echo "70-real: SKIPPED: $why"
-  exit 0
+  exit 77
 fi
 trap cleanup EXIT
 
@@ -48,6 +52,8 @@ wait_for() { # seconds command... -> 0 once the command succeeds
   return 1
 }
 all_ready() { [ "$(ready_nodes cp1)" = "$1" ]; }
+deploy_available() { [ "$(kc cp1 get deploy "$1" -o jsonpath='{.status.availableReplicas}')" = "$2" ]; }
+pods_running() { local p; for p in "$@"; do [ "$(kc cp1 get pod "$p" -o jsonpath='{.status.phase}')" = Running ] || return 1; done; }
 
 part_ha() {
   local t
@@ -83,12 +89,18 @@ spec:
   template:
     metadata: {labels: {app: pause}}
     spec:
+      # tainted control planes are not domains of the spread (Honor), so 2 per worker
       topologySpreadConstraints:
-        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: pause}}}
-      containers: [{name: pause, image: "$pause"}]
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Honor,
+           labelSelector: {matchLabels: {app: pause}}}
+      securityContext: {runAsNonRoot: true, runAsUser: 65535, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: pause
+          image: "$pause"
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 EOF
   t=$SECONDS
-  check "ha: pause Deployment 4/4 available" wait_for 180 bash -c "[ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get deploy pause -o jsonpath='{.status.availableReplicas}')\" = 4 ]"
+  check "ha: pause Deployment 4/4 available" wait_for 180 deploy_available pause 4
   mark "ha-deployment" "$t"
   local spread
   spread=$(kc cp1 get pods -l app=pause -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
@@ -102,7 +114,7 @@ EOF
   for w in w1 w2; do
     kc cp1 run "bb-$w" --image="$bb" --restart=Never --overrides="{\"spec\":{\"nodeName\":\"$w\"}}" -- sleep 3600 >/dev/null
   done
-  wait_for 120 bash -c "[ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get pod bb-w2 -o jsonpath='{.status.phase}')\" = Running ] && [ \"\$($LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get pod bb-w1 -o jsonpath='{.status.phase}')\" = Running ]"
+  wait_for 120 pods_running bb-w1 bb-w2
   ip2=$(kc cp1 get pod bb-w2 -o jsonpath='{.status.podIP}')
   log "ha: ping from bb-w1 (w1) to bb-w2 (w2, $ip2)"
   check "ha: pod on w1 reaches pod on w2 ($ip2) over the bridge CNI routes" \
@@ -128,6 +140,65 @@ EOF
   check "ha: still 5 Nodes Ready" all_ready "cp1 cp2 cp3 w1 w2"
 }
 
+# A loop on w1 asks the API through w1's haproxy endpoint (localhost:8443, every control plane behind it)
+# every 0.5 s until stopped; prints "requests failed".
+probe_start() {
+  # shellcheck disable=SC2016  # expands on w1
+  ssh_host w1 -- 'rm -f /root/probe.stop /root/probe.out; nohup sh -c '"'"'n=0; f=0; while [ ! -e /root/probe.stop ]; do
+      n=$((n + 1)); kubectl --kubeconfig /etc/kubernetes/kubelet.conf --request-timeout=3s get --raw /readyz >/dev/null 2>&1 || f=$((f + 1))
+      echo "$n $f" > /root/probe.out; sleep 0.5; done'"'"' >/dev/null 2>&1 &'
+}
+probe_stop() { # -> "requests failed"
+  ssh_host w1 -- 'touch /root/probe.stop; sleep 1; cat /root/probe.out'
+}
+served_fp() { # host -> sha256 fingerprint of the certificate its API server serves
+  ssh_host "$1" -- "openssl s_client -connect 127.0.0.1:6443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256" | cut -d= -f2
+}
+file_fp() { ssh_host "$1" -- openssl x509 -noout -fingerprint -sha256 -in "$2" | cut -d= -f2; }
+port_closed() { ! ssh_host "$1" -- ss -ltn | grep -q ":$2 "; }
+api_ready_on() { ssh_host "$1" -- kubectl --kubeconfig /etc/kubernetes/admin.conf --server "https://127.0.0.1:6443" get --raw /readyz >/dev/null 2>&1; }
+
+part_rotation() {
+  local t before after p rc h
+  # 1. one control plane stopped before the start: the gate refuses, nothing changes
+  before=$(for h in cp1 cp2 cp3; do file_fp "$h" /etc/kubernetes/pki/apiserver.crt; done | tr '\n' ' ')
+  # shellcheck disable=SC2016  # expands on cp3
+  ssh_host cp3 -- 'systemctl stop kubelet; for c in $(ctr -n k8s.io task ls -q); do ctr -n k8s.io task kill -s KILL "$c"; done' >/dev/null 2>&1
+  wait_for 60 port_closed cp3 6443
+  t=$SECONDS
+  play playbooks/rotate_certs.yml -e rotate_certs_all=true; rc=$?
+  mark "rotation-refused" "$t"
+  check "rotation: cp3 stopped -> rotate_certs.yml refused (rc $rc)" [ "$rc" -ne 0 ]
+  log "rotation: refusal: $(grep -o 'rotate_certs.yml refused before any change[^"]*' "$WORK/last.log" | head -1 | cut -c1-300)"
+  check "rotation: the refusal names cp3's API server" grep -q "cp3's API server does not answer" "$WORK/last.log"
+  after=$(for h in cp1 cp2 cp3; do file_fp "$h" /etc/kubernetes/pki/apiserver.crt; done | tr '\n' ' ')
+  check "rotation: refused run changed no certificate" [ "$before" = "$after" ]
+  ssh_host cp3 -- systemctl start kubelet
+  check "rotation: cp3 back (API ready)" wait_for 240 api_ready_on cp3
+  check "rotation: 5 Nodes Ready before the rotation" wait_for 120 all_ready "cp1 cp2 cp3 w1 w2"
+
+  # 2. every leaf renewed, node by node, with the API probed through the endpoint all along
+  before=$(for h in cp1 cp2 cp3; do served_fp "$h"; done | tr '\n' ' ')
+  probe_start
+  t=$SECONDS
+  if play playbooks/rotate_certs.yml -e rotate_certs_all=true; then log "rotation: rotate_certs.yml ok ($(( SECONDS - t ))s)"; else
+    fail "rotation: rotate_certs.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; fi
+  mark "rotation-renew-all" "$t"
+  p=$(probe_stop)
+  log "rotation: API probe through w1's endpoint during the renewal: ${p% *} requests, ${p#* } failed"
+  PROBE_ROTATION=$p
+  after=$(for h in cp1 cp2 cp3; do served_fp "$h"; done | tr '\n' ' ')
+  for h in 1 2 3; do
+    check "rotation: cp$h's API server serves a new certificate" [ "$(cut -d' ' -f$h <<<"$before")" != "$(cut -d' ' -f$h <<<"$after")" ]
+  done
+  check "rotation: 5 Nodes Ready after the rotation" wait_for 120 all_ready "cp1 cp2 cp3 w1 w2"
+  t=$SECONDS
+  if play playbooks/rotate_certs.yml; then
+    mark "rotation-rerun" "$t"
+    check "rotation: a second run (nothing due) changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else fail "rotation: second run failed"; fi
+}
+
 T0=$SECONDS
 log "media: $MEDIA"
 t=$SECONDS
@@ -135,21 +206,28 @@ build_bundle || { echo "70-real: FAIL: media -> artifacts -> bundle"; exit 1; }
 log "media -> artifacts dir ${T_MEDIA}s ($MEDIA_INFO); bundle ${T_BUNDLE}s ($BUNDLE_INFO)"
 mark "media+bundle" "$t"
 
+HA_UP=0
 for part in $PARTS; do
   t=$SECONDS
-  log "part $part: lab up"
   case $part in
-    ha) lab_up cp1,cp2,cp3,w1,w2,mirror || { fail "lab up"; continue; } ;;
-    *) fail "unknown part $part"; continue ;;
+    ha)
+      log "part ha: lab up"
+      lab_up cp1,cp2,cp3,w1,w2,mirror || { fail "lab up"; continue; }
+      mark "ha-lab-up" "$t"; t=$SECONDS
+      serve_mirror || { fail "ha: mirror serve"; continue; }
+      mark "ha-mirror-serve" "$t"
+      log "ha: the mirror serves the bundle (${T_SERVE}s)"
+      part_ha && HA_UP=1 ;;
+    rotation)
+      # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha rotation")
+      if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;
+    *) fail "unknown part $part" ;;
   esac
-  mark "$part-lab-up" "$t"; t=$SECONDS
-  serve_mirror || { fail "$part: mirror serve"; lab_down; continue; }
-  mark "$part-mirror-serve" "$t"
-  "part_$part"
-  [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down
 done
+[ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down
 
 log "timings: ${timings[*]}"
+[ -z "${PROBE_ROTATION:-}" ] || log "API probe during rotate_certs.yml (requests failed): $PROBE_ROTATION"
 if [ ${#failures[@]} -gt 0 ]; then
   log "FAILED (${#failures[@]}): $(printf '%s; ' "${failures[@]}")"
   exit 1

@@ -123,6 +123,20 @@ def test_render_join_refuses(change, msg):
         k.render_join(dict(JOIN, **change))
 
 
+def test_ignore_preflight_errors_rendered_in_init_and_join():
+    init = k.render_init(dict(LAB_INPUTS, ignore_preflight_errors=["HTTPProxyCIDR", "Port-10250"]))[0]
+    assert init["nodeRegistration"]["ignorePreflightErrors"] == ["HTTPProxyCIDR", "Port-10250"]
+    join = k.render_join(dict(JOIN, ignore_preflight_errors=["HTTPProxyCIDR"]))[0]
+    assert join["nodeRegistration"]["ignorePreflightErrors"] == ["HTTPProxyCIDR"]
+    assert "ignorePreflightErrors" not in k.render_join(JOIN)[0]["nodeRegistration"]
+
+
+@pytest.mark.parametrize("names", [["all"], ["ALL"], ["HTTPProxyCIDR", "all"], ["bad name"], [""]])
+def test_ignore_preflight_errors_refuses_all_and_non_names(names):
+    with pytest.raises(GroundworkError, match="refused: name each kubeadm preflight check"):
+        k.render_join(dict(JOIN, ignore_preflight_errors=names))
+
+
 @pytest.mark.parametrize("kind", ["init", "join"])
 def test_rendered_configs_pass_kubeadm_validate_in_the_double(tmp_path, kind):
     """The recorded kubeadm accepts these shapes; the double checks strict fields and values the same way."""
