@@ -138,8 +138,9 @@ def bundle_files(extra_paths, exists=os.path.exists, isfile=os.path.isfile, walk
     return out
 
 
-_VERSION_RE = re.compile(r"^\s*kubernetesVersion:\s*[\"']?(v?[0-9][^\"'\s]*)", re.M)
-_IMAGE_RE = re.compile(r"^\s*image:\s*\S*/kube-apiserver:(v?[0-9][^\"'\s]*)", re.M)
+# YAML or JSON (a static pod manifest may be either)
+_VERSION_RE = re.compile(r"""["']?kubernetesVersion["']?\s*:\s*["']?(v?[0-9][^"',\s}]*)""")
+_IMAGE_RE = re.compile(r"""["']?image["']?\s*:\s*["']?[^"'\s]*/kube-apiserver:(v?[0-9][^"',\s}]*)""")
 
 
 def kubernetes_version(texts):

@@ -137,6 +137,8 @@ def test_origins_longest_prefix():
     (["  image: registry.k8s.io/kube-apiserver:v1.35.1\n", "kubernetesVersion: v1.34.0"], "v1.35.1"),
     ([None, "apiVersion: x\nkubernetesVersion: 1.33.2\n"], "v1.33.2"),
     (["kubernetesVersion: \"v1.35.0\""], "v1.35.0"),
+    (['{"spec": {"containers": [{"image": "registry.k8s.io/kube-apiserver:v1.35.2", "name": "x"}]}}'], "v1.35.2"),
+    (['{"kind": "ClusterConfiguration", "kubernetesVersion": "v1.34.1"}'], "v1.34.1"),
     (["nothing here", ""], None),
 ])
 def test_kubernetes_version(texts, want):
