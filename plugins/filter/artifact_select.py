@@ -9,7 +9,8 @@ name: artifact_select
 short_description: Pick the artifact manifest entries a host needs, with the URL to fetch each from
 version_added: 0.1.0
 description:
-  - Validates the artifact manifest, selects the release of O(kubernetes_version)'s minor and the
+  - Validates the artifact manifest, selects the release whose C(kubernetes_version) is exactly
+    O(kubernetes_version) (another patch of the same minor is refused, naming the versions the manifest has), and the
     file entries named in O(names) for O(arch), and adds C(fetch_url) (the mirror copy when
     O(mirror_url) is set, the upstream URL otherwise) and C(checksum) (C(sha256:...) for
     M(ansible.builtin.get_url)).
@@ -23,7 +24,7 @@ options:
     type: dict
     required: true
   kubernetes_version:
-    description: Kubernetes version of the run (its minor selects the release).
+    description: Kubernetes version of the run; the manifest must have a release of exactly this version.
     type: str
     required: true
   arch:
@@ -67,7 +68,9 @@ def artifact_select(manifest, kubernetes_version, arch, names, mirror_url=""):
         raise AnsibleFilterError(exc.msg)
     todo = ["%s (%s)" % (e["name"], e.get("todo", "no sha256")) for e in entries if not e.get("sha256")]
     if todo:
-        raise AnsibleFilterError("refusing artifacts without a sha256 in the manifest: %s" % "; ".join(todo))
+        raise AnsibleFilterError("refusing artifacts without a sha256 in the manifest: %s. Fix: regenerate the manifest "
+                                 "with checksums (python3 scripts/gen-manifest.py on a connected machine, see "
+                                 "docs/install.md)" % "; ".join(todo))
     out = []
     for e in entries:
         item = dict(e)
@@ -79,9 +82,12 @@ def artifact_select(manifest, kubernetes_version, arch, names, mirror_url=""):
 
 def artifact_image_ref(manifest, name, kubernetes_version, default=""):
     """``image:tag`` of the manifest's image ``name`` for the release of ``kubernetes_version``; ``default``
-    when the manifest has no such release or image (e.g. an inventory on its own manifest without it)."""
+    when the manifest has no such release or image (e.g. an inventory on its own manifest without it).
+
+    Matched by minor, not exact version: a reference name that does not change within a minor (the pause
+    image), used also where the binaries do not come from the manifest (kubernetes_binaries_source: url)."""
     try:
-        return A.image_ref(A.select_images(A.load_manifest(manifest), kubernetes_version, [name])[0])
+        return A.image_ref(A.select_images(A.load_manifest(manifest), kubernetes_version, [name], exact=False)[0])
     except GroundworkError as exc:
         if default:
             return default

@@ -235,14 +235,63 @@ def normalize_arch(arch):
     return a
 
 
-def release_for(manifest, kubernetes_version):
-    """Return the release mapping of the manifest for ``kubernetes_version``'s minor."""
+def _plain_version(version):
+    """'v1.35.0' and '1.35.0' are the same version: compare without the leading 'v'."""
+    return str(version or "").strip().lstrip("v")
+
+
+def manifest_versions(manifest):
+    """The Kubernetes versions the manifest has releases for, newest minor first."""
+    releases = manifest.get("releases") or {}
+    minors = sorted(releases, key=lambda k: tuple(int(x) if x.isdigit() else 0 for x in str(k).split(".")), reverse=True)
+    return [str((releases[m] or {}).get("kubernetes_version")) for m in minors]
+
+
+def version_not_in_manifest(manifest, kubernetes_version, context=""):
+    """The refusal text when ``kubernetes_version`` is not exactly a release's ``kubernetes_version``.
+
+    Empty string when it is. The binaries and images of a release are those of one exact version:
+    taking the release of the minor for another patch would install that patch's binaries while
+    kubeadm is configured for the requested one.
+    """
+    want = _plain_version(kubernetes_version)
+    releases = manifest.get("releases") or {}
+    for rel in releases.values():
+        if isinstance(rel, dict) and _plain_version(rel.get("kubernetes_version")) == want and want:
+            return ""
+    have = manifest_versions(manifest)
+    minor = kube_minor(kubernetes_version)
+    same_minor = (releases.get(minor) or {}).get("kubernetes_version") if minor else None
+    why = (" (its release %s is %s: the binaries and images of %s would be installed while kubeadm is set up for %s)"
+           % (minor, same_minor, same_minor, kubernetes_version)) if same_minor else ""
+    return ("Kubernetes %s is not in the artifact manifest%s; the manifest has: %s.%s Fix: set "
+            "groundwork_kubernetes_version to one of %s, or add the release to artifacts/sources.yml and regenerate "
+            "the manifest with scripts/gen-manifest.py (then rebuild the site mirror with playbooks/mirror.yml if "
+            "you use one)."
+            % (kubernetes_version, why, ", ".join(have) or "none", (" " + context) if context else "",
+               ", ".join(have) or "(none)"))
+
+
+def release_for(manifest, kubernetes_version, exact=True):
+    """Return the release mapping of the manifest for ``kubernetes_version``.
+
+    ``exact`` (the default, for everything that installs or checks artifacts): the release whose
+    ``kubernetes_version`` is exactly the requested one, else GroundworkError naming the versions the
+    manifest has. ``exact=False`` takes the release of the same minor (only for names that do not
+    change within a minor, such as the pause image reference).
+    """
     minor = kube_minor(kubernetes_version)
     releases = manifest.get("releases") or {}
     rel = releases.get(minor) if minor else None
-    if rel is None:
+    if rel is None and not exact:
         raise GroundworkError("the artifact manifest has no release for Kubernetes %s (minor %s); it has: %s"
                               % (kubernetes_version, minor, ", ".join(sorted(str(k) for k in releases)) or "none"))
+    if exact:
+        problem = version_not_in_manifest(manifest, kubernetes_version)
+        if problem:
+            raise GroundworkError(problem, have=manifest_versions(manifest))
+        want = _plain_version(kubernetes_version)
+        rel = [r for r in releases.values() if isinstance(r, dict) and _plain_version(r.get("kubernetes_version")) == want][0]
     return rel
 
 
@@ -267,8 +316,9 @@ def select_files(manifest, kubernetes_version, arch, names=None):
     return [by_name[n] for n in names]
 
 
-def select_images(manifest, kubernetes_version, names=None):
-    rel = release_for(manifest, kubernetes_version)
+def select_images(manifest, kubernetes_version, names=None, exact=True):
+    """The image entries of the release (``exact``: see ``release_for``); ``names`` all when None."""
+    rel = release_for(manifest, kubernetes_version, exact=exact)
     images = {i["name"]: i for i in rel.get("images") or []}
     if names is None:
         return [images[n] for n in sorted(images)]
@@ -303,6 +353,195 @@ def install_plan(entries):
             for m in e["archive"]["members"]:
                 plan.append({"name": e["name"], "dest": m["dest"], "mode": m["mode"], "member": m["member"]})
     return plan
+
+
+# --------------------------------------------------------------------------- what a run installs
+# The defaults of the roles that install from the manifest. tests/unit checks them against the roles'
+# defaults/main.yml, so preflight and the install cannot disagree about what comes from the manifest.
+ROLE_DEFAULTS = {
+    "kubernetes_binaries_source": "mirror",
+    "kubernetes_binaries_artifacts": ["kubeadm", "kubelet", "kubectl"],
+    "container_runtime_source": "packages",
+    "container_runtime_artifacts": ["containerd", "runc", "cni-plugins", "crictl"],
+}
+DEFAULT_KUBERNETES_VERSION = "v1.35.0"
+
+
+def _bool(value, default=False):
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+
+
+def _hv(hostvars, host):
+    try:
+        return hostvars.get(host) or {}
+    except (KeyError, TypeError):
+        return {}
+
+
+def run_needs(groups, hostvars, hosts=None):
+    """What each host installs from the artifact manifest in a site.yml run, decided as the roles decide.
+
+    Returns {host: {"files": [names], "images": bool, "mirror_url": str, "why": {name: reason}}} for every
+    host (of ``hosts``, all inventory hosts when None) that installs something from the manifest:
+
+    * control planes and workers: kubeadm/kubelet/kubectl with ``kubernetes_binaries_source: mirror`` (the
+      default); containerd/runc/cni-plugins/crictl with ``container_runtime_source: mirror``, or crictl alone
+      with ``container_runtime_crictl_from_mirror`` (default: a mirror URL is set); the release's images
+      with ``groundwork_registry_mirror`` (the site registry serves the manifest's images);
+    * etcd members, and stacked control planes when backups are installed: etcd with
+      ``etcd_binary_source: artifacts`` (default when a mirror URL is set).
+    """
+    cps = list(groups.get("kube_control_plane") or [])
+    workers = list(groups.get("kube_node") or [])
+    etcd = list(groups.get("etcd") or [])
+    backup = list(groups.get("backup") or [])
+    wanted = set(hosts) if hosts is not None else None
+    out = {}
+    everyone = []
+    for h in cps + workers + etcd:
+        if h not in everyone:
+            everyone.append(h)
+    for host in everyone:
+        if wanted is not None and host not in wanted:
+            continue
+        hv = _hv(hostvars, host)
+        mirror_url = str(hv.get("groundwork_mirror_url") or "")
+        files, why = [], {}
+
+        def add(names, reason, files=files, why=why):
+            for n in names or []:
+                if n not in files:
+                    files.append(n)
+                    why[n] = reason
+
+        images = False
+        if host in cps or host in workers:
+            kbs = str(hv.get("kubernetes_binaries_source") or ROLE_DEFAULTS["kubernetes_binaries_source"])
+            if kbs == "mirror":
+                add(hv.get("kubernetes_binaries_artifacts") or ROLE_DEFAULTS["kubernetes_binaries_artifacts"],
+                    "kubernetes_binaries_source: mirror")
+            crs = str(hv.get("container_runtime_source") or ROLE_DEFAULTS["container_runtime_source"])
+            if crs == "mirror":
+                add(hv.get("container_runtime_artifacts") or ROLE_DEFAULTS["container_runtime_artifacts"],
+                    "container_runtime_source: mirror")
+            elif _bool(hv.get("container_runtime_crictl_from_mirror"), default=bool(mirror_url)):
+                add(["crictl"], "container_runtime_crictl_from_mirror")
+            images = bool(hv.get("groundwork_registry_mirror"))
+        etcd_source = str(hv.get("etcd_binary_source") or ("artifacts" if mirror_url else "tarball"))
+        stacked_tools = (host in cps and not etcd and _bool(hv.get("groundwork_backups"), default=True) and bool(backup)
+                         and str(hv.get("groundwork_etcd_mode") or "stacked") == "stacked")
+        if (host in etcd or stacked_tools) and etcd_source == "artifacts":
+            add(["etcd"], "etcd_binary_source: artifacts")
+        if files or images:
+            out[host] = {"files": files, "images": images, "mirror_url": mirror_url, "why": why}
+    return out
+
+
+def _entries_for(rel, names, arch):
+    by_name = {f.get("name"): f for f in rel.get("files") or [] if f.get("arch") == arch}
+    return [by_name[n] for n in names if n in by_name], [n for n in names if n not in by_name]
+
+
+def run_plan(manifest, kubernetes_version, needs, arches=None):
+    """Check the manifest against what the run installs from it (``needs`` from ``run_needs``).
+
+    Without ``arches`` (the inventory step, before any host is contacted): ``errors`` holds the refusal
+    when the run installs anything from the manifest and ``kubernetes_version`` is not exactly one of its
+    releases. With ``arches`` ({host: architecture}, after the read-only fact gathering) it also names every
+    file (and, with a registry mirror, every image) the run would install whose sha256/digest is null, or
+    that the manifest lacks for the host's architecture, and lists per host the upstream URLs to probe
+    (``upstream``: hosts without a mirror URL fetch from them).
+
+    Returns {"uses_manifest": bool, "errors": [str], "upstream": {host: [{"name", "url"}]}}.
+    """
+    out = {"uses_manifest": bool(needs), "errors": [], "upstream": {}}
+    if not needs:
+        return out
+    hosts = sorted(needs)
+    names = sorted({n for h in hosts for n in needs[h]["files"]})
+    if any(needs[h]["images"] for h in hosts):
+        names.append("the images (groundwork_registry_mirror)")
+    problem = version_not_in_manifest(manifest, kubernetes_version, "This run installs %s from it on %s."
+                                      % (", ".join(names), ", ".join(hosts)))
+    if problem:
+        out["errors"].append(problem)
+        return out
+    if arches is None:
+        return out
+    rel = release_for(manifest, kubernetes_version)
+    unchecked = {}   # (kind, name, version, arch) -> {"todo": str, "hosts": [..]}
+    absent = {}      # (name, arch) -> [hosts]
+    for host in sorted(needs):
+        if host not in arches:
+            continue  # unreachable: reported by the host checks
+        need = needs[host]
+        try:
+            arch = normalize_arch(arches[host])
+        except GroundworkError as exc:
+            out["errors"].append("%s: %s" % (host, exc.msg))
+            continue
+        entries, missing = _entries_for(rel, need["files"], arch)
+        for n in missing:
+            absent.setdefault((n, arch), []).append(host)
+        for e in entries:
+            if e.get("sha256") is None:
+                key = ("file", e["name"], e.get("version"), arch)
+                unchecked.setdefault(key, {"todo": e.get("todo") or "", "hosts": []})["hosts"].append(host)
+        if need["images"]:
+            for img in rel.get("images") or []:
+                if img.get("digest") is None:
+                    key = ("image", img["name"], img.get("tag"), None)
+                    unchecked.setdefault(key, {"todo": img.get("todo") or "", "hosts": []})["hosts"].append(host)
+        if not need["mirror_url"]:
+            out["upstream"][host] = [{"name": e["name"], "url": e["url"]} for e in entries]
+    for (name, arch), hosts in sorted(absent.items()):
+        out["errors"].append("The artifact manifest's release %s has no %s for %s (needed on %s). Fix: add it to "
+                             "artifacts/sources.yml (architectures, files) and regenerate the manifest with "
+                             "scripts/gen-manifest.py." % (rel.get("kubernetes_version"), name, arch, ", ".join(hosts)))
+    if unchecked:
+        by_todo = {}
+        for (kind, name, version, arch), info in sorted(unchecked.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][3]))):
+            label = ("%s %s %s" % (name, version, arch)) if kind == "file" else ("image %s:%s" % (name, version))
+            by_todo.setdefault(info["todo"], []).append("%s (%s)" % (label, ", ".join(info["hosts"])))
+        parts = ["%s [manifest todo: %s]" % ("; ".join(labels), todo or "none given") for todo, labels in by_todo.items()]
+        out["errors"].append(
+            "The artifact manifest has no checksum for %d artifact(s) this run would install from it, and nothing is "
+            "installed unchecked: %s. Fix: on a machine that reaches dl.k8s.io, GitHub and registry.k8s.io, run "
+            "`python3 scripts/gen-manifest.py` (it reads the upstream checksum files and image digests), review the "
+            "diff and commit artifacts/manifest.yml (or point groundwork_artifact_manifest at such a manifest); for "
+            "media received on site, `python3 scripts/gen-manifest.py --from-dir DIR`. See docs/install.md "
+            "(connected installs) and docs/airgap.md." % (len(unchecked), "; ".join(parts)))
+    return out
+
+
+def upstream_problems(results):
+    """Refusals for upstream URLs that did not answer a HEAD request with 2xx.
+
+    ``results``: [{"host", "name", "url", "status" (int or None), "msg"}] -> [str], one per URL (hosts grouped).
+    """
+    bad = {}
+    for r in results:
+        status = r.get("status")
+        try:
+            ok = 200 <= int(status) < 300
+        except (TypeError, ValueError):
+            ok = False
+        if ok:
+            continue
+        detail = ("HTTP %s" % status) if status not in (None, -1, "") else (
+            re.sub(r"^Status code was -?\d+ and not \[[^\]]*\]: ", "", str(r.get("msg") or "")) or "no answer")
+        key = (r["name"], r["url"], detail)
+        bad.setdefault(key, []).append(r["host"])
+    out = []
+    for (name, url, detail), hosts in sorted(bad.items()):
+        out.append("%s cannot fetch %s from %s (%s), and no groundwork_mirror_url is set. Fix: let the hosts reach "
+                   "it (proxy, firewall, DNS), or serve a site mirror (docs/airgap.md) and set groundwork_mirror_url."
+                   % (", ".join(sorted(hosts)), name, url, detail))
+    return out
 
 
 # --------------------------------------------------------------------------- verification

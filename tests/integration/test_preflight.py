@@ -65,6 +65,11 @@ BAD = [
     ("bad_duplicate_ip", ["Hosts cp1, w2 share the address 127.0.0.11", "Fix: give each host its own ansible_host"]),
     ("bad_unknown_group", ["Unknown inventory group 'kube_control_planes' (host(s) cp2, cp3 are in it)",
                            "Fix: rename group 'kube_control_planes' to 'kube_control_plane'"]),
+    ("bad_version_not_in_manifest", ["Kubernetes v1.33.4 is not in the artifact manifest (its release 1.33 is v1.33.3",
+                                     "the manifest has: v1.35.0, v1.34.2, v1.33.3.",
+                                     "Fix: set groundwork_kubernetes_version to one of v1.35.0, v1.34.2, v1.33.3, or add "
+                                     "the release to artifacts/sources.yml and regenerate the manifest with "
+                                     "scripts/gen-manifest.py"]),
 ]
 
 

@@ -140,10 +140,10 @@ def test_normalize_arch_unknown():
 def test_select_files_and_errors():
     m = manifest()
     assert [e["name"] for e in A.select_files(m, "v1.35.0", "x86_64", ["runc", "etcd"])] == ["runc", "etcd"]
-    assert [e["name"] for e in A.select_files(m, "v1.35.3", "amd64")] == ["etcd", "kubeadm", "runc"]
+    assert [e["name"] for e in A.select_files(m, "1.35.0", "amd64")] == ["etcd", "kubeadm", "runc"]
     with pytest.raises(GroundworkError, match="not in the artifact manifest.*: crictl, foo"):
         A.select_files(m, "v1.35.0", "amd64", ["runc", "crictl", "foo"])
-    with pytest.raises(GroundworkError, match="no release for Kubernetes v1.36.0.*it has: 1.35"):
+    with pytest.raises(GroundworkError, match="Kubernetes v1.36.0 is not in the artifact manifest; the manifest has: v1.35.0"):
         A.select_files(m, "v1.36.0", "amd64", ["runc"])
     assert A.select_files(m, "v1.35.0", "arm64") == []
 
@@ -303,3 +303,184 @@ def test_sums_roundtrip_and_verify(tmp_path):
 def test_parse_sums_errors(line, err):
     with pytest.raises(GroundworkError, match=err):
         A.parse_sums(line + "\n")
+
+
+# --------------------------------------------------------------------------- exact version, run plan
+def two_releases():
+    m = manifest()
+    rel = copy.deepcopy(m["releases"]["1.35"])
+    rel["kubernetes_version"] = "v1.33.3"
+    m["releases"]["1.33"] = rel
+    return m
+
+
+@pytest.mark.parametrize("version", ["v1.35.0", "1.35.0", "v1.33.3"])
+def test_version_in_manifest(version):
+    m = two_releases()
+    assert A.version_not_in_manifest(m, version) == ""
+    assert A.release_for(m, version)["kubernetes_version"] == "v" + version.lstrip("v")
+
+
+def test_version_of_another_patch_is_refused_naming_the_versions_and_the_fix():
+    m = two_releases()
+    msg = A.version_not_in_manifest(m, "v1.33.4")
+    assert msg.startswith("Kubernetes v1.33.4 is not in the artifact manifest (its release 1.33 is v1.33.3: the "
+                          "binaries and images of v1.33.3 would be installed while kubeadm is set up for v1.33.4)")
+    assert "the manifest has: v1.35.0, v1.33.3." in msg
+    assert "Fix: set groundwork_kubernetes_version to one of v1.35.0, v1.33.3, or add the release to " \
+           "artifacts/sources.yml and regenerate the manifest with scripts/gen-manifest.py" in msg
+    # every consumer of the release refuses it: install (artifact_select), verify, bundle
+    with pytest.raises(GroundworkError, match="Kubernetes v1.33.4 is not in the artifact manifest") as err:
+        A.select_files(m, "v1.33.4", "amd64", ["runc"])
+    assert err.value.details["have"] == ["v1.35.0", "v1.33.3"]
+    with pytest.raises(GroundworkError, match="v1.33.4 is not in the artifact manifest"):
+        A.select_images(m, "v1.33.4")
+    # a reference name only (the pause image) may come from the minor's release
+    assert A.select_images(m, "v1.33.4", ["pause"], exact=False)[0]["tag"] == "3.10.1"
+    assert A.release_for(m, "v1.33.4", exact=False)["kubernetes_version"] == "v1.33.3"
+
+
+def test_version_of_an_unknown_minor_and_garbage():
+    m = two_releases()
+    assert "Kubernetes v1.34.0 is not in the artifact manifest; the manifest has: v1.35.0, v1.33.3." \
+        in A.version_not_in_manifest(m, "v1.34.0")
+    assert A.version_not_in_manifest(m, "")
+    assert A.version_not_in_manifest(m, "latest")
+
+
+@pytest.mark.parametrize("role,key", [("kubernetes_binaries", "kubernetes_binaries_source"),
+                                      ("kubernetes_binaries", "kubernetes_binaries_artifacts"),
+                                      ("container_runtime", "container_runtime_source"),
+                                      ("container_runtime", "container_runtime_artifacts")])
+def test_role_defaults_are_the_roles_own(role, key):
+    """run_needs decides as the roles do: its defaults are the roles' defaults."""
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    assert A.ROLE_DEFAULTS[key] == defaults[key]
+
+
+def test_etcd_and_crictl_defaults_follow_the_mirror_url():
+    for role, key, text in [("etcd", "etcd_binary_source", "'artifacts' if (groundwork_mirror_url"),
+                            ("container_runtime", "container_runtime_crictl_from_mirror", "groundwork_mirror_url")]:
+        with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as f:
+            assert text in str(yaml.safe_load(f)[key])
+
+
+GROUPS = {"kube_control_plane": ["cp1"], "kube_node": ["w1"], "etcd": [], "backup": []}
+
+
+def test_run_needs_defaults_connected():
+    # connected defaults: kubeadm/kubelet/kubectl from the manifest (upstream URLs), containerd from packages
+    needs = A.run_needs(GROUPS, {"cp1": {}, "w1": {}})
+    assert needs == {h: {"files": ["kubeadm", "kubelet", "kubectl"], "images": False, "mirror_url": "",
+                         "why": {n: "kubernetes_binaries_source: mirror" for n in ("kubeadm", "kubelet", "kubectl")}}
+                     for h in ("cp1", "w1")}
+
+
+def test_run_needs_url_and_packages_use_nothing_from_the_manifest():
+    hv = {h: {"kubernetes_binaries_source": "url"} for h in ("cp1", "w1")}
+    assert A.run_needs(GROUPS, hv) == {}
+    # the lab's upgrade target (not in any manifest) is then not refused
+    assert A.run_plan(manifest(), "v1.37.0", A.run_needs(GROUPS, hv)) == {"uses_manifest": False, "errors": [], "upstream": {}}
+
+
+def test_run_needs_airgapped_everything():
+    groups = {"kube_control_plane": ["cp1"], "kube_node": ["w1"], "etcd": ["e1"], "backup": ["b1"]}
+    common = {"groundwork_mirror_url": "http://m:8080", "groundwork_registry_mirror": "m:5000"}
+    hv = {"cp1": dict(common, container_runtime_source="mirror"), "w1": dict(common), "e1": dict(common), "b1": {}}
+    needs = A.run_needs(groups, hv)
+    assert needs["cp1"]["files"] == ["kubeadm", "kubelet", "kubectl", "containerd", "runc", "cni-plugins", "crictl"]
+    assert needs["w1"]["files"] == ["kubeadm", "kubelet", "kubectl", "crictl"]
+    assert needs["w1"]["why"]["crictl"] == "container_runtime_crictl_from_mirror"
+    assert needs["e1"] == {"files": ["etcd"], "images": False, "mirror_url": "http://m:8080",
+                           "why": {"etcd": "etcd_binary_source: artifacts"}}
+    assert needs["cp1"]["images"] and "b1" not in needs
+    # stacked etcd with backups: etcdctl on the control planes comes from the manifest too
+    stacked = A.run_needs({"kube_control_plane": ["cp1"], "backup": ["b1"]}, {"cp1": common})
+    assert "etcd" in stacked["cp1"]["files"]
+    off = A.run_needs({"kube_control_plane": ["cp1"], "backup": ["b1"]}, {"cp1": dict(common, groundwork_backups="false")})
+    assert "etcd" not in off["cp1"]["files"]
+    # only the play's hosts
+    assert set(A.run_needs(groups, hv, hosts=["w1"])) == {"w1"}
+
+
+def test_run_plan_refuses_another_patch_before_anything_else():
+    needs = A.run_needs(GROUPS, {"cp1": {}, "w1": {}})
+    plan = A.run_plan(two_releases(), "v1.33.4", needs, {"cp1": "x86_64", "w1": "x86_64"})
+    assert len(plan["errors"]) == 1 and plan["upstream"] == {}
+    assert plan["errors"][0].startswith("Kubernetes v1.33.4 is not in the artifact manifest (its release 1.33 is v1.33.3")
+    assert "the manifest has: v1.35.0, v1.33.3. This run installs kubeadm, kubectl, kubelet from it on cp1, w1. Fix: " \
+        in plan["errors"][0]
+
+
+def test_run_plan_inventory_step_passes_an_exact_version():
+    needs = A.run_needs(GROUPS, {"cp1": {}, "w1": {}})
+    assert A.run_plan(manifest(), "v1.35.0", needs) == {"uses_manifest": True, "errors": [], "upstream": {}}
+
+
+def test_run_plan_names_null_checksums_with_their_todo_and_lists_upstream_urls():
+    m = manifest()
+    kubelet = dict(m["releases"]["1.35"]["files"][2], name="kubelet", todo="other reason",
+                   url="https://x.invalid/kubelet", path="files/kubelet/v1.35.0/amd64/kubelet")
+    m["releases"]["1.35"]["files"].append(kubelet)
+    hv = {"cp1": {"kubernetes_binaries_artifacts": ["kubeadm", "kubelet"]},
+          "w1": {"kubernetes_binaries_artifacts": ["kubeadm"], "groundwork_mirror_url": "http://m:8080",
+                 "container_runtime_crictl_from_mirror": False}}
+    plan = A.run_plan(m, "v1.35.0", A.run_needs(GROUPS, hv), {"cp1": "x86_64", "w1": "amd64"})
+    assert len(plan["errors"]) == 1, plan["errors"]
+    msg = plan["errors"][0]
+    assert msg.startswith("The artifact manifest has no checksum for 2 artifact(s) this run would install from it, "
+                          "and nothing is installed unchecked: kubeadm v1.35.0 amd64 (cp1, w1) [manifest todo: checksum "
+                          "not computed]; kubelet v1.35.0 amd64 (cp1) [manifest todo: other reason]. Fix: on a machine "
+                          "that reaches dl.k8s.io, GitHub and registry.k8s.io, run `python3 scripts/gen-manifest.py`")
+    # w1 has a mirror: it downloads nothing upstream
+    assert plan["upstream"] == {"cp1": [{"name": "kubeadm", "url": "https://x.invalid/kubeadm"},
+                                        {"name": "kubelet", "url": "https://x.invalid/kubelet"}]}
+
+
+def test_run_plan_with_checksums_and_images():
+    m = manifest()
+    hv = {h: {"kubernetes_binaries_source": "url", "container_runtime_source": "mirror",
+              "container_runtime_artifacts": ["runc"], "groundwork_registry_mirror": "m:5000"} for h in ("cp1", "w1")}
+    needs = A.run_needs(GROUPS, hv)
+    plan = A.run_plan(m, "v1.35.0", needs, {"cp1": "x86_64"})   # w1 unreachable: left to the host checks
+    assert plan == {"uses_manifest": True, "errors": [], "upstream": {"cp1": [{"name": "runc", "url": "https://x.invalid/runc.amd64"}]}}
+    m["releases"]["1.35"]["images"][0].update(digest=None, todo="digest not computed")
+    plan = A.run_plan(m, "v1.35.0", needs, {"cp1": "x86_64", "w1": "x86_64"})
+    assert "image pause:3.10.1 (cp1, w1) [manifest todo: digest not computed]" in plan["errors"][0]
+
+
+def test_run_plan_artifact_missing_for_an_arch_and_unknown_arch():
+    needs = A.run_needs(GROUPS, {h: {"kubernetes_binaries_artifacts": ["runc"]} for h in ("cp1", "w1")})
+    plan = A.run_plan(manifest(), "v1.35.0", needs, {"cp1": "aarch64", "w1": "mips"})
+    assert plan["errors"][0] == "w1: architecture 'mips' is not supported: one of aarch64, amd64, arm64, ppc64le, s390x, x86_64"
+    assert plan["errors"][1].startswith("The artifact manifest's release v1.35.0 has no runc for arm64 (needed on cp1).")
+
+
+def test_shipped_manifest_refuses_a_connected_default_install():
+    """The committed manifest has no checksums: a default connected install is refused by name, before any change."""
+    with open(os.path.join(ROOT, "artifacts", "manifest.yml")) as f:
+        m = A.load_manifest(f.read())
+    needs = A.run_needs(GROUPS, {"cp1": {}, "w1": {}})
+    assert A.run_plan(m, "v1.33.3", needs)["errors"] == []
+    assert "the manifest has: v1.35.0, v1.34.2, v1.33.3" in A.run_plan(m, "v1.33.4", needs)["errors"][0]
+    plan = A.run_plan(m, "v1.35.0", needs, {"cp1": "x86_64", "w1": "x86_64"})
+    assert "kubeadm v1.35.0 amd64 (cp1, w1); kubectl v1.35.0 amd64 (cp1, w1); kubelet v1.35.0 amd64 (cp1, w1)" in plan["errors"][0]
+    assert [u["url"] for u in plan["upstream"]["cp1"]] == ["https://dl.k8s.io/release/v1.35.0/bin/linux/amd64/" + n
+                                                           for n in ("kubeadm", "kubelet", "kubectl")]
+
+
+@pytest.mark.parametrize("results,want", [
+    ([{"host": "cp1", "name": "kubeadm", "url": "https://u/kubeadm", "status": 200}], []),
+    ([{"host": "w1", "name": "kubeadm", "url": "https://u/kubeadm", "status": 404},
+      {"host": "cp1", "name": "kubeadm", "url": "https://u/kubeadm", "status": 404}],
+     ["cp1, w1 cannot fetch kubeadm from https://u/kubeadm (HTTP 404), and no groundwork_mirror_url is set. Fix: let the "
+      "hosts reach it (proxy, firewall, DNS), or serve a site mirror (docs/airgap.md) and set groundwork_mirror_url."]),
+    ([{"host": "cp1", "name": "etcd", "url": "https://g/etcd.tgz", "status": -1,
+       "msg": "Status code was -1 and not [200]: Request failed: <urlopen error [Errno -3] Temporary failure in name resolution>"}],
+     ["cp1 cannot fetch etcd from https://g/etcd.tgz (Request failed: <urlopen error [Errno -3] Temporary failure in "
+      "name resolution>), and no groundwork_mirror_url is set. Fix: let the hosts reach it (proxy, firewall, DNS), or "
+      "serve a site mirror (docs/airgap.md) and set groundwork_mirror_url."]),
+])
+def test_upstream_problems(results, want):
+    assert A.upstream_problems(results) == want
