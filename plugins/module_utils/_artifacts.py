@@ -382,6 +382,15 @@ def _hv(hostvars, host):
         return {}
 
 
+def _adder(files, why):
+    def add(names, reason):
+        for n in names or []:
+            if n not in files:
+                files.append(n)
+                why[n] = reason
+    return add
+
+
 def run_needs(groups, hostvars, hosts=None):
     """What each host installs from the artifact manifest in a site.yml run, decided as the roles decide.
 
@@ -411,12 +420,7 @@ def run_needs(groups, hostvars, hosts=None):
         hv = _hv(hostvars, host)
         mirror_url = str(hv.get("groundwork_mirror_url") or "")
         files, why = [], {}
-
-        def add(names, reason, files=files, why=why):
-            for n in names or []:
-                if n not in files:
-                    files.append(n)
-                    why[n] = reason
+        add = _adder(files, why)
 
         images = False
         if host in cps or host in workers:
