@@ -31,7 +31,7 @@ options:
     type: dict
     required: true
   kubernetes_version:
-    description: Kubernetes version of the run; its minor selects the manifest release.
+    description: Kubernetes version of the run; the manifest must have a release of exactly this version.
     type: str
     required: true
   architectures:
