@@ -36,13 +36,13 @@ fi
 export GW_LAB_INOTIFY_INSTANCES=${GW_LAB_INOTIFY_INSTANCES:-1024} GW_LAB_INOTIFY_WATCHES=${GW_LAB_INOTIFY_WATCHES:-524288}
 if [ "$REAL" = 1 ]; then
   log "media -> site artifacts dir -> bundle (cached in $RWORK) ..."
-  build_bundle || { log "bundle build failed"; exit 1; }
+  build_bundle "$MEDIA" || { log "bundle build failed"; exit 1; }
   log "bundle ready ($BUNDLE_INFO; media ${T_MEDIA}s, bundle ${T_BUNDLE}s); starting the lab '$NAME' (cp1 cp2 cp3 w1 w2 mirror) ..."
   lab_up cp1,cp2,cp3,w1,w2,mirror || { log "lab up failed"; exit 1; }
   trap '[ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null' EXIT
   log "the mirror host serves the bundle (mirror.yml --tags serve) ..."
   serve_mirror || { log "mirror serve failed"; exit 1; }
-  write_groups cp1,cp2,cp3 w1,w2 haproxy
+  write_groups cp1,cp2,cp3 w1,w2 haproxy "" mirror
   write_real_vars
 else
   log "staging the site files (APT repo, doubles) ..."

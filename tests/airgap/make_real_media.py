@@ -65,7 +65,7 @@ def sha256(path):
     return h.hexdigest()
 
 
-def unpack_media(media, work):
+def unpack_media(media, work, names=KUBE + IMAGE_BINARIES):
     """MEDIA/NAME.xz -> WORK/NAME, each checked against SHA256SUMS (of the uncompressed files)."""
     sums = {}
     try:
@@ -77,11 +77,18 @@ def unpack_media(media, work):
     except OSError as exc:
         die("%s: no SHA256SUMS (%s)" % (media, exc))
     out = {}
-    for name in KUBE + IMAGE_BINARIES:
+    for name in names:
         src = os.path.join(media, name + ".xz")
         dest = os.path.join(work, name)
+        if name == "pause" and name not in sums and os.environ.get("GW_PAUSE_MEDIA"):
+            # pause does not follow Kubernetes patch releases: media without it (v1.33.2) borrow another's
+            other = os.environ["GW_PAUSE_MEDIA"]
+            sub = os.path.join(work, "from-" + os.path.basename(os.path.normpath(other)))
+            os.makedirs(sub, exist_ok=True)
+            out[name] = unpack_media(other, sub, ("pause",))[name]
+            continue
         if name not in sums:
-            die("%s: SHA256SUMS has no line for %s" % (media, name))
+            die("%s: SHA256SUMS has no line for %s (for pause: set GW_PAUSE_MEDIA to media that has it)" % (media, name))
         if not (os.path.isfile(dest) and sha256(dest) == sums[name]):
             if not os.path.isfile(src):
                 die("%s missing in the media %s" % (name + ".xz", media))
@@ -327,10 +334,9 @@ def main():
     L.write_tar(os.path.join(out, "cni-plugins-linux-%s-%s.tgz" % (ARCH, cni_v)),
                 [(".", None)] + [("./" + p, "/usr/lib/cni/" + p) for p in plugins], gz=True)
 
-    files = {k: v for k, v in release["files"].items() if k in KUBE}
-    for name in KUBE:
-        if files.get(name) != kube_version:
-            die("artifacts/sources.yml release %s lists %s %s, the media has %s" % (minor, name, files.get(name), kube_version))
+    # the media's own patch release (a site receives v1.33.2 and later v1.33.3 for an upgrade): the
+    # Kubernetes binaries at the media's version, the rest of the release as artifacts/sources.yml has it
+    files = {name: kube_version for name in KUBE}
     files.update({"etcd": etcd_v, "containerd": ctd_v, "runc": runc_v, "cni-plugins": cni_v})
     # what the lab cannot have: no CoreDNS image (the coredns addon is skipped in the lab)
     lab_images = dict(images)

@@ -15,26 +15,31 @@ media_present() {
   return 0
 }
 
-# media -> artifacts dir -> bundle tarball (both cached in $RWORK; a re-run copies nothing)
+# [media] -> artifacts dir -> bundle tarball (both cached per media in $RWORK; a re-run copies nothing).
+# Sets ART, BUNDLE (tarball), KUBE_VERSION, ETCD_IMAGE_TAG, MEDIA_INFO, T_MEDIA, T_BUNDLE, BUNDLE_INFO.
 build_bundle() {
-  local t=$SECONDS out
-  mkdir -p "$RWORK"
+  local media=${1:-$MEDIA} t=$SECONDS out tag
+  tag=$(basename "$media")
+  ART=$RWORK/$tag/art
+  BUNDLE=$RWORK/$tag/groundwork-bundle.tar
+  mkdir -p "$RWORK/$tag"
   exec 8>"$RWORK/.build.lock" && flock 8
-  out=$("$ROOT/.venv/bin/python" "$ROOT/tests/airgap/make_real_media.py" "$MEDIA" "$ART") || { exec 8>&-; return 1; }
+  # media without pause (v1.33.2) take it from the default media (pause does not follow patch releases)
+  out=$(GW_PAUSE_MEDIA=$MEDIA "$ROOT/.venv/bin/python" "$ROOT/tests/airgap/make_real_media.py" "$media" "$ART") || { exec 8>&-; return 1; }
   MEDIA_INFO=$out
   KUBE_VERSION=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kubernetes_version"])' "$out")
   ETCD_IMAGE_TAG=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["etcd_image_tag"])' "$out")
   T_MEDIA=$((SECONDS - t)); t=$SECONDS
   ansible-playbook -i localhost, "$ROOT/playbooks/mirror.yml" --tags build \
     -e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml" \
-    -e "mirror_build_dir=$RWORK/bundle" -e "mirror_build_state_dir=$RWORK/bundle.state" \
-    -e "mirror_build_tarball=$RWORK/groundwork-bundle.tar" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
-    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$RWORK/build.log" 2>&1
+    -e "mirror_build_dir=$RWORK/$tag/bundle" -e "mirror_build_state_dir=$RWORK/$tag/bundle.state" \
+    -e "mirror_build_tarball=$BUNDLE" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
+    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$RWORK/$tag/build.log" 2>&1
   local rc=$?
   exec 8>&-
   T_BUNDLE=$((SECONDS - t))
-  [ $rc -eq 0 ] || { tail -30 "$RWORK/build.log"; return 1; }
-  BUNDLE_INFO="$(du -sh "$RWORK/groundwork-bundle.tar" | cut -f1) bundle, $(grep -o 'copied [0-9]*, already present [0-9]*' "$RWORK/build.log" | tail -1)"
+  [ $rc -eq 0 ] || { tail -30 "$RWORK/$tag/build.log"; return 1; }
+  BUNDLE_INFO="$(du -sh "$BUNDLE" | cut -f1) bundle, $(grep -o 'copied [0-9]*, already present [0-9]*' "$RWORK/$tag/build.log" | tail -1)"
 }
 
 # the mirror host serves the bundle; the site CA is copied into the inventory's files/ (docs/airgap.md)
@@ -48,7 +53,7 @@ all:
     mirror: {hosts: {mirror: {}}}
 EOF
   ctl ansible-playbook -i "$INV" -i "$WORK/inv/mirror.yml" "$ROOT/playbooks/mirror.yml" --tags serve \
-    -e "mirror_serve_bundle_tarball=$RWORK/groundwork-bundle.tar" -e "mirror_serve_signing_pubkey=$RWORK/bundle-signing.key.pub" \
+    -e "mirror_serve_bundle_tarball=$BUNDLE" -e "mirror_serve_signing_pubkey=$RWORK/bundle-signing.key.pub" \
     > "$WORK/serve.log" 2>&1 || { tail -30 "$WORK/serve.log"; return 1; }
   ssh_host mirror -- cat /etc/groundwork/mirror-pki/ca.crt > "$WORK/inv/files/site-mirror-ca.crt" || return 1
   T_SERVE=$((SECONDS - t))
@@ -81,6 +86,9 @@ preflight_require_time_sync: false
 cni_plugin: bridge
 control_plane_skip_phases: [addon/coredns]
 control_plane_etcd_image_tag: "$ETCD_IMAGE_TAG"
+# --- backups on (site.yml sets them up when a backup host exists): the mirror host keeps them here
+groundwork_backup_encryption_key: lab-only-real-lane-backup-key-0123456789
+etcd_backup_remote_reserve_bytes: 1048576
 EOF
 }
 

@@ -10,6 +10,14 @@
 #        certificate changed; cp3 back; every leaf renewed node by node with an API probe loop through w1's
 #        endpoint (failed requests counted and printed); every API server serves a new certificate;
 #        a second run (nothing due) changed=0
+#   upgrade (on the HA cluster, which is then installed from GW_K8S_MEDIA_FROM, default ../shared/k8s/v1.33.2)
+#        the newer media's bundle served, the inventory set to its version, upgrade.yml (verified etcd backup
+#        first, one node at a time, drained) with an API probe loop; every kubelet and API server at the new
+#        version, no Node cordoned; a second upgrade.yml changed=0
+#   dr   (on the HA cluster) a Secret and a ConfigMap, backup.yml (the site's scheduled backups, backup host =
+#        the mirror host), one more Secret; every control plane wiped (kubelet stopped, containers killed,
+#        /etc/kubernetes, /etc/etcd, /var/lib/etcd); restore.yml: the first two read back with identical data
+#        through the API, the third is gone, 3 etcd members, all Nodes Ready; site.yml after it changed=0
 # Without the media: prints "SKIPPED: <why>" and exits 77 (run-all lists it as SKIP; a newcomer's machine). With the media, every
 # failure fails. Prints the time of each phase. Env: GW_LAB_NAME (default real), GW_SCENARIO_PARTS
 # (default "ha"), GW_K8S_MEDIA, GW_REAL_WORK (cache of the artifacts dir and bundle).
@@ -18,6 +26,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 NAME=${GW_LAB_NAME:-real}
 PARTS=${GW_SCENARIO_PARTS:-ha rotation}
+PARTS=${PARTS//,/ }  # ci.list passes "ha,rotation" (no spaces there)
 WORK=$(mktemp -d /tmp/gw-real.XXXXXX)
 # shellcheck source=tests/scenarios/30-install/lib.sh
 . "$ROOT/tests/scenarios/30-install/lib.sh"
@@ -57,7 +66,8 @@ pods_running() { local p; for p in "$@"; do [ "$(kc cp1 get pod "$p" -o jsonpath
 
 part_ha() {
   local t
-  write_groups cp1,cp2,cp3 w1,w2 haproxy
+  # the mirror host also keeps the etcd backups (a site host outside the etcd members)
+  write_groups cp1,cp2,cp3 w1,w2 haproxy "" mirror
   write_real_vars
   t=$SECONDS
   if play site.yml; then log "ha: site.yml ok ($(( SECONDS - t ))s)"; else
@@ -199,10 +209,106 @@ part_rotation() {
   else fail "rotation: second run failed"; fi
 }
 
+secret_data() { kc cp1 get secret "$1" -o jsonpath='{.data.token}' 2>/dev/null; }
+cm_data() { kc cp1 get configmap "$1" -o jsonpath='{.data.note}' 2>/dev/null; }
+part_dr() {
+  local t s1 c1 got
+  # objects written before the backup, one after it
+  s1=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | cut -c1-24)
+  c1="written before the backup $(date +%s)"
+  kc cp1 create secret generic dr-before --from-literal=token="$s1" >/dev/null
+  kc cp1 create configmap dr-before --from-literal=note="$c1" >/dev/null
+  check "dr: the Secret is encrypted at rest in etcd (no plain text in its etcd value)" \
+    bash -c "! $LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system exec etcd-cp1 -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key get /registry/secrets/default/dr-before | grep -q '$s1'"
+  t=$SECONDS
+  if play playbooks/backup.yml; then log "dr: backup.yml ok ($(( SECONDS - t ))s): $(grep -o 'Backup by [^"]*' "$WORK/last.log" | head -1 | cut -c1-200)"; else
+    fail "dr: backup.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+  mark "dr-backup" "$t"
+  kc cp1 create secret generic dr-after --from-literal=token=after-the-backup >/dev/null
+
+  # total loss of every control plane: kubelet stopped, containers gone, /etc/kubernetes, /var/lib/etcd, /etc/etcd wiped
+  t=$SECONDS
+  for h in cp1 cp2 cp3; do
+    # shellcheck disable=SC2016  # expands on the host
+    ssh_host "$h" -- 'systemctl stop kubelet; for c in $(ctr -n k8s.io task ls -q); do ctr -n k8s.io task kill -s KILL "$c"; done;
+      sleep 2; rm -rf /etc/kubernetes /etc/etcd; find /var/lib/etcd -mindepth 1 -delete' >/dev/null 2>&1 &
+  done
+  wait_children
+  check "dr: every control plane wiped (no /etc/kubernetes, API down)" bash -c "! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes/pki/ca.crt"
+  mark "dr-loss" "$t"
+  t=$SECONDS
+  if play playbooks/restore.yml -e groundwork_confirm=restore; then
+    mark "dr-restore" "$t"
+    log "dr: restore.yml ok ($(( SECONDS - t ))s)"
+    log "dr: restored: $(grep -o 'keys [0-9]*[^"]*\|[0-9]* keys[^"]*' "$WORK/last.log" | head -3 | tr '\n' ' ' | cut -c1-300)"
+  else
+    fail "dr: restore.yml after the total loss"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1
+  fi
+  check "dr: API answers after the restore" wait_for 180 api_ready_on cp1
+  got=$(secret_data dr-before | base64 -d 2>/dev/null)
+  check "dr: the Secret written before the backup reads back with its data" [ "$got" = "$s1" ]
+  check "dr: the ConfigMap written before the backup reads back" [ "$(cm_data dr-before)" = "$c1" ]
+  check "dr: the Secret written after the backup is gone" bash -c "! $LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get secret dr-after >/dev/null 2>&1"
+  check "dr: 5 Nodes Ready after the restore" wait_for 300 all_ready "cp1 cp2 cp3 w1 w2"
+  local members
+  members=$(etcdctl_pod cp1 member list -w json | python3 -c 'import json, sys
+m = json.load(sys.stdin)["members"]
+print(len(m), sum(1 for x in m if x.get("name") and not x.get("isLearner")))')
+  check "dr: etcd has 3 started members after the restore (got $members)" [ "$members" = "3 3" ]
+  t=$SECONDS
+  if play site.yml; then
+    mark "dr-site-rerun" "$t"
+    check "dr: site.yml after the restore changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+    [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
+  else fail "dr: site.yml after the restore failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40; fi
+}
+wait_children() { local p; for p in $(jobs -p); do [ "$p" = "${HTTP_PID:-}" ] || wait "$p"; done; }
+
+# upgrade: the HA cluster was installed from the older media (GW_K8S_MEDIA_FROM, v1.33.2); the site receives
+# the newer media, builds and serves its bundle, sets the new version in the inventory, runs upgrade.yml
+part_upgrade() {
+  local t from=$KUBE_VERSION p v
+  t=$SECONDS
+  build_bundle "$MEDIA" || { fail "upgrade: bundle of $MEDIA"; return 1; }
+  serve_mirror || { fail "upgrade: serving the new bundle"; return 1; }
+  mark "upgrade-bundle+serve" "$t"
+  log "upgrade: $from -> $KUBE_VERSION; the mirror serves the new bundle ($BUNDLE_INFO)"
+  write_real_vars
+  probe_start
+  t=$SECONDS
+  if play playbooks/upgrade.yml; then log "upgrade: upgrade.yml ok ($(( SECONDS - t ))s)"; else
+    fail "upgrade: upgrade.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; fi
+  mark "upgrade" "$t"
+  p=$(probe_stop)
+  log "upgrade: API probe through w1's endpoint during the upgrade: ${p% *} requests, ${p#* } failed"
+  PROBE_UPGRADE=$p
+  check "upgrade: a verified etcd backup was taken first" grep -q "Backup by " "$WORK/last.log"
+  v=$(kc cp1 get nodes -o jsonpath='{.items[*].status.nodeInfo.kubeletVersion}' | tr ' ' '\n' | sort -u | tr '\n' ' ')
+  check "upgrade: every kubelet reports $KUBE_VERSION (got $v)" [ "$v" = "$KUBE_VERSION " ]
+  v=$(kc cp1 -n kube-system get pods -l component=kube-apiserver -o jsonpath='{.items[*].spec.containers[0].image}' | tr ' ' '\n' | sort -u | tr '\n' ' ')
+  check "upgrade: every API server runs kube-apiserver:$KUBE_VERSION (got $v)" [ "$v" = "registry.k8s.io/kube-apiserver:$KUBE_VERSION " ]
+  check "upgrade: 5 Nodes Ready, none cordoned" wait_for 120 all_ready "cp1 cp2 cp3 w1 w2"
+  check "upgrade: no Node left unschedulable" [ -z "$(kc cp1 get nodes -o jsonpath='{.items[?(@.spec.unschedulable==true)].metadata.name}')" ]
+  t=$SECONDS
+  if play playbooks/upgrade.yml; then
+    mark "upgrade-rerun" "$t"
+    check "upgrade: a second upgrade.yml changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+    [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
+  else fail "upgrade: second run failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40; fi
+}
+
 T0=$SECONDS
 log "media: $MEDIA"
 t=$SECONDS
-build_bundle || { echo "70-real: FAIL: media -> artifacts -> bundle"; exit 1; }
+FIRST_MEDIA=$MEDIA
+if [[ " $PARTS " == *" upgrade "* ]]; then
+  # the HA cluster is installed from the older media, then upgraded to $MEDIA
+  MEDIA_FROM=${GW_K8S_MEDIA_FROM:-$(dirname "$MEDIA")/v1.33.2}
+  if [ ! -s "$MEDIA_FROM/SHA256SUMS" ]; then echo "70-real: FAIL: part upgrade needs the older media at $MEDIA_FROM (GW_K8S_MEDIA_FROM)"; exit 1; fi
+  FIRST_MEDIA=$MEDIA_FROM
+fi
+log "media for the install: $FIRST_MEDIA"
+build_bundle "$FIRST_MEDIA" || { echo "70-real: FAIL: media -> artifacts -> bundle"; exit 1; }
 log "media -> artifacts dir ${T_MEDIA}s ($MEDIA_INFO); bundle ${T_BUNDLE}s ($BUNDLE_INFO)"
 mark "media+bundle" "$t"
 
@@ -218,8 +324,8 @@ for part in $PARTS; do
       mark "ha-mirror-serve" "$t"
       log "ha: the mirror serves the bundle (${T_SERVE}s)"
       part_ha && HA_UP=1 ;;
-    rotation)
-      # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha rotation")
+    upgrade|rotation|dr)
+      # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha upgrade rotation dr")
       if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;
     *) fail "unknown part $part" ;;
   esac
@@ -228,6 +334,7 @@ done
 
 log "timings: ${timings[*]}"
 [ -z "${PROBE_ROTATION:-}" ] || log "API probe during rotate_certs.yml (requests failed): $PROBE_ROTATION"
+[ -z "${PROBE_UPGRADE:-}" ] || log "API probe during upgrade.yml (requests failed): $PROBE_UPGRADE"
 if [ ${#failures[@]} -gt 0 ]; then
   log "FAILED (${#failures[@]}): $(printf '%s; ' "${failures[@]}")"
   exit 1
