@@ -130,6 +130,24 @@ etcd_allow_single_member: true
 # lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
 etcd_limit_nofile: 16384
 EOV
+  # lab step: the pki role installs python3-cryptography from the site's APT repository, which the
+  # prerequisites role configures only on Kubernetes hosts (not on an external etcd member)
+  cat > "$WORK/etcd-apt.yml" <<EOP
+- name: Lab - the site APT repository and the PKI modules' libraries on the etcd member
+  hosts: etcd
+  gather_facts: false
+  tasks:
+    - name: APT source
+      ansible.builtin.copy:
+        content: "deb [trusted=yes] http://$CTL_IP:$HTTP_PORT/apt ./\n"
+        dest: /etc/apt/sources.list.d/groundwork-lab.list
+        mode: "0644"
+    - name: Libraries
+      ansible.builtin.apt:
+        name: [python3-cryptography, python3-yaml]
+        update_cache: true
+EOP
+  play "$WORK/etcd-apt.yml" || { fail "external: lab APT step"; tail -20 "$WORK/last.log"; return; }
   mark "external-lab-up" "$t"
   t=$SECONDS
   if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
