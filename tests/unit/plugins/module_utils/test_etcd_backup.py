@@ -187,7 +187,7 @@ def test_putback_other_control_plane_gets_only_shared():
     origins = {a: "cp1" for a in MANIFEST["files"] if a != "snapshot.db"}
     put, dummy = _plan(origins, "cp2", ["control_plane", "stacked"])
     assert put == sorted([PKI + "/ca.crt", PKI + "/ca.key", PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", PKI + "/sa.key",
-                   "/etc/etcd/cluster-ids.json", "/etc/kubernetes/encryption/config.yaml"])
+                          "/etc/etcd/cluster-ids.json", "/etc/kubernetes/encryption/config.yaml"])
 
 
 def test_putback_external_member_and_control_plane():
@@ -195,12 +195,12 @@ def test_putback_external_member_and_control_plane():
     origins = {a: ("e1" if "/etcd" in a else "cp1") for a in MANIFEST["files"] if a != "snapshot.db"}
     put, dummy = _plan(origins, "e1", ["etcd"])
     assert put == sorted([PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", PKI + "/etcd/peer.crt",
-                   "/etc/etcd/cluster-ids.json", "/etc/etcd/etcd.conf.yml"])
+                          "/etc/etcd/cluster-ids.json", "/etc/etcd/etcd.conf.yml"])
     put, dummy = _plan(origins, "e2", ["etcd"])
     assert put == sorted([PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", "/etc/etcd/cluster-ids.json"])
     put, dummy = _plan(origins, "cp1", ["control_plane"])
     assert put == sorted([PKI + "/apiserver.crt", PKI + "/ca.crt", PKI + "/ca.key", PKI + "/etcd/ca.crt", PKI + "/sa.key",
-                   "/etc/kubernetes/admin.conf", "/etc/kubernetes/encryption/config.yaml"])
+                          "/etc/kubernetes/admin.conf", "/etc/kubernetes/encryption/config.yaml"])
 
 
 def test_putback_own_files_and_cluster_ids_kept_not_refused():
@@ -235,7 +235,7 @@ def test_round_trip_manifest_and_put_back(material, tmp_path):
     # put back under a fake root: the plan maps to absolute paths, so rewrite them into tmp
     plan = B.putback_plan(manifest, "cp2", ["control_plane", "stacked"], pki_dest, {})
     assert sorted(p for a, p in plan["put"]) == sorted([pki_dest + "/etcd/ca.crt", pki_dest + "/etcd/ca.key",
-                                                "/etc/kubernetes/encryption/config.yaml"])
+                                                        "/etc/kubernetes/encryption/config.yaml"])
     root = str(tmp_path / "root")
     os.makedirs(root + "/etc/kubernetes/encryption")
     with open(root + "/etc/kubernetes/encryption/config.yaml", "w") as f:
