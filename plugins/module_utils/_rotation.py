@@ -299,7 +299,8 @@ def transition(doc, target, rotation_id, cas, now=None):
 
 def begin(doc, target, now=None):
     """The document to write before touching anything for ``target`` (marks it in progress)."""
-    out = dict(doc, in_progress=normalise_phase(target), done=list(doc.get("done") or []))
+    out = dict(doc, in_progress=normalise_phase(target), done=list(doc.get("done") or []), applied=False,
+               restart=[])
     out.setdefault("history", [])
     out["history"] = list(out["history"]) + [{"event": "begin", "phase": out["in_progress"], "at": iso(now or utcnow())}]
     return out
@@ -327,9 +328,112 @@ def finish(doc, now=None):
     if phase is None:
         raise GroundworkError("no phase in progress to finish")
     history = list(doc.get("history") or []) + [{"event": "done", "phase": phase, "at": iso(now or utcnow())}]
-    out = dict(doc, phase=phase, in_progress=None, done=[], history=history)
+    out = dict(doc, phase=phase, in_progress=None, done=[], history=history, applied=False, restart=[])
     out["%s_at" % phase] = iso(now or utcnow())
     return out
+
+
+# --------------------------------------------------------------------------- committed only when proven
+# A node's step (a CA rotation phase, a renewal) is recorded done only after its restart and health gate
+# passed. Until then the state on the node says what was applied and which restarts are owed, written
+# *before* the files that need them: a run killed anywhere (Ctrl-C, a cancelled AWX job) leaves a state
+# from which re-running the step restarts what must restart and gates again, so a resume always converges.
+STEPS = ("all", "apply", "commit")
+
+
+def restarts_for_files(paths):
+    """:func:`restarts_for`, with a key file counted as its certificate (``sa.key`` is its own entry)."""
+    return restarts_for([p if p.endswith("sa.key") else re.sub(r"\.key$", ".crt", p) for p in paths or []])
+
+
+def merge_restarts(*groups):
+    """Union of component lists, in restart order; an unknown component is an error."""
+    wanted = set()
+    for group in groups:
+        wanted.update(group or [])
+    unknown = sorted(wanted - set(COMPONENT_ORDER))
+    if unknown:
+        raise GroundworkError("unknown component(s) %s: expected %s" % (", ".join(unknown), ", ".join(COMPONENT_ORDER)))
+    return [c for c in COMPONENT_ORDER if c in wanted]
+
+
+def owed_restarts(doc):
+    """Restarts a node still owes for its step in progress (state document or renewal record).
+
+    A document from before this field existed that has a phase in progress owes every component:
+    nobody knows what the interrupted run wrote, and one restart too many is harmless.
+    """
+    if not doc:
+        return []
+    if "restart" in doc:
+        return merge_restarts(doc.get("restart"))
+    return list(COMPONENT_ORDER) if doc.get("in_progress") else []
+
+
+def owe_restarts(doc, paths):
+    """``doc`` with the restarts that ``paths`` (about to be written) need added to those owed.
+
+    Returns ``doc`` itself when nothing new is owed (the caller writes the state only when it changed).
+    """
+    owed = merge_restarts(owed_restarts(doc), restarts_for_files(paths))
+    return doc if owed == doc.get("restart") else dict(doc, restart=owed)
+
+
+def mark_applied(doc, restart=()):
+    """Every file of the phase in progress is written; ``restart`` (and what was owed) and the gate remain."""
+    if doc.get("in_progress") is None:
+        raise GroundworkError("no phase in progress: call begin() first")
+    return dict(doc, applied=True, restart=merge_restarts(owed_restarts(doc), restart))
+
+
+def commit_action(doc, target, rotation_id):
+    """``'noop'`` (already recorded) or ``'commit'`` (applied, restarted, gated: record it done); raises otherwise."""
+    target = normalise_phase(target)
+    if doc is None:
+        raise GroundworkError("no CA rotation state on this node: run phase %s first" % target)
+    check_state(doc)
+    if doc["rotation_id"] != str(rotation_id):
+        raise GroundworkError("this node is in rotation %r, not %r" % (doc["rotation_id"], rotation_id))
+    if PHASE_NUMBER[doc["phase"]] >= PHASE_NUMBER[target]:
+        return "noop"
+    if doc.get("in_progress") != target or not doc.get("applied"):
+        raise GroundworkError("phase %s is not applied on this node yet (phase %s, in progress %s): run the phase "
+                              "(step apply), restart what it returns and pass the health gate first"
+                              % (target, doc["phase"], doc.get("in_progress") or "nothing"))
+    return "commit"
+
+
+def renewal_record(record, restart, backup_dir=None, now=None):
+    """The renewal record to write on the node *before* renewed files are written.
+
+    ``record``: the one already there (an earlier run that did not pass its gate) or None. Owed restarts
+    and backup dirs accumulate until :func:`commit` time (the record is deleted then).
+    """
+    record = dict(record or {})
+    dirs = list(record.get("backup_dirs") or [])
+    if backup_dir and backup_dir not in dirs:
+        dirs.append(backup_dir)
+    return {"version": STATE_VERSION, "started": record.get("started") or iso(now or utcnow()),
+            "restart": merge_restarts(record.get("restart"), restart), "backup_dirs": dirs}
+
+
+def static_pod_restart_plan(restart, running, paused, pods):
+    """How to restart static pods by moving manifests, including what an interrupted run left paused.
+
+    ``restart``: components owed a restart; ``running``/``paused``: names (without ``.yaml``) of the manifests
+    in staticPodPath / in the paused dir; ``pods``: the static pods whose port tells when they stopped.
+    Returns ``move_out`` (manifests to pause now), ``interrupted`` (left paused by an earlier run: moved back
+    too), ``wait`` (pods whose port must close before moving back), ``move_back`` and ``conflicts`` (a
+    manifest in both dirs: which one is right is not knowable here, nothing may be moved).
+    """
+    running, paused, pods = set(running or ()), set(paused or ()), list(pods or ())
+    conflicts = sorted(running & paused)
+    move_out = [c for c in COMPONENT_ORDER if c in (restart or ()) and c in running and c in pods and c not in paused]
+    interrupted = sorted(paused - running)
+    order = list(COMPONENT_ORDER) + sorted(set(pods) - set(COMPONENT_ORDER))
+    wait = [c for c in order if c in pods and (c in move_out or c in interrupted)]
+    return {"move_out": move_out, "interrupted": interrupted, "wait": wait,
+            "move_back": sorted(set(move_out) | set(interrupted)), "conflicts": conflicts}
 
 
 def retire_blockers(doc, now=None, min_age_seconds=0):

@@ -428,6 +428,7 @@ class CaRotation:
         self.diff = {"before": {}, "after": {}}
         self._memory = {}
         self.target = None
+        self.doc = None  # the state document of the phase in progress (kept in step with the node's file)
 
     # ---- material
     def present(self):
@@ -517,8 +518,18 @@ class CaRotation:
         self.diff["after"][path] = show(data.decode("ascii")) if show else "(replaced)"
         self.changed_files.append(path)
         if not self.check_mode:
+            self._owe(path)
             self.node.write(path, data, mode)
         return True
+
+    def _owe(self, path):
+        """Record on the node the restarts ``path`` needs, before it is written (a killed run still owes them)."""
+        if self.doc is None or not self.doc.get("in_progress"):
+            return
+        doc = R.owe_restarts(self.doc, [path])
+        if doc is not self.doc:
+            self.doc = doc
+            self.node.write_state(doc)
 
     @staticmethod
     def _show_trust(text):
@@ -646,7 +657,18 @@ class CaRotation:
         return out
 
     # ---- the phase
-    def run(self, target, sa_grace_seconds=0):
+    def run(self, target, sa_grace_seconds=0, step="all"):
+        """Move this node towards ``target``.
+
+        ``step``: ``apply`` writes the files and leaves the phase in progress, marked applied, with the
+        restarts it owes (RV restart: the caller restarts them and gates on health, then runs ``commit``);
+        re-running ``apply`` on an applied node writes nothing and returns the owed restarts again.
+        ``commit`` records the phase done (only on an applied node). ``all`` does both at once.
+        """
+        if step not in R.STEPS:
+            raise GroundworkError("step must be one of %s, got %r" % (", ".join(R.STEPS), step))
+        if step == "commit":
+            return self.commit(target)
         node = self.node
         doc = node.read_state()
         action, doc = R.transition(doc, target, self.rotation_id, self.cas, self.now)
@@ -655,7 +677,8 @@ class CaRotation:
         result = {"rotation_id": self.rotation_id, "phase_before": doc["phase"], "action": action}
         present = self.present()
         if action == "noop":
-            result.update(changed=False, phase=doc["phase"], state=doc, files=[], restart=[], present=present)
+            result.update(changed=False, phase=doc["phase"], state=doc, files=[], restart=[], present=present,
+                          committed=True)
             return result
         if target == "retired":
             blockers = R.retire_blockers(doc, self.now, sa_grace_seconds)
@@ -672,35 +695,62 @@ class CaRotation:
             doc = R.begin(doc, target, self.now)
             doc["fingerprints"] = {}
             node.write_state(doc)
+        self.doc = doc
         for name in present:
             cert = self.new_for(name, need_key=False)[0]
-            doc.setdefault("fingerprints", {})[name] = R.block_fingerprint(R.pem_blocks(cert)[0])
+            self.doc.setdefault("fingerprints", {})[name] = R.block_fingerprint(R.pem_blocks(cert)[0])
         if target == "reissued":
             # keys and bundles first (new first), then every leaf; a marker per finished item
-            self.apply_trust(target, doc, present)
-            cas = self._old_and_new(present, doc)
-            for item in R.pending(doc, self.items()):
+            self.apply_trust(target, self.doc, present)
+            cas = self._old_and_new(present, self.doc)
+            for item in R.pending(self.doc, self.items()):
                 self.reissue_item(item, cas)
                 if not self.check_mode:
-                    doc = R.mark_done(doc, item)
-                    node.write_state(doc)
+                    self.doc = R.mark_done(self.doc, item)
+                    node.write_state(self.doc)
         else:
             if target == "retired":
-                left = self.still_old(self._old_and_new(present, doc))
+                left = self.still_old(self._old_and_new(present, self.doc))
                 if left:
                     raise GroundworkError("still signed by the old CA on this node: %s; run phase reissued again"
                                           % ", ".join(left), files=left)
-            self.apply_trust(target, doc, present)
+            self.apply_trust(target, self.doc, present)
+        restart = R.merge_restarts(R.owed_restarts(self.doc) if action == "resume" else [],
+                                   R.restarts_for_files(self.changed_files))
+        committed = False
         if not self.check_mode:
-            doc = R.finish(doc, self.now)
-            if target == "retired":
-                shutil.rmtree(os.path.join(node.state_dir, "new"), ignore_errors=True)
-                shutil.rmtree(os.path.join(node.state_dir, "old"), ignore_errors=True)
-            node.write_state(doc)
-        result.update(changed=True, phase=target if not self.check_mode else doc["phase"], state=doc,
-                      files=list(self.changed_files), restart=R.restarts_for(self.changed_files) if self.changed_files else [],
+            self.doc = R.mark_applied(self.doc, restart)
+            if step == "all":
+                self.doc = self._finish(self.doc)
+                committed = True
+            node.write_state(self.doc)
+        result.update(changed=bool(self.changed_files) or action == "start" or committed,
+                      phase=self.doc["phase"], state=self.doc, committed=committed,
+                      files=list(self.changed_files), restart=restart,
                       backup_dir=node.backup_dir if (self.changed_files and not self.check_mode) else None,
                       present=present, diff=self.diff)
+        return result
+
+    def _finish(self, doc):
+        out = R.finish(doc, self.now)
+        if out["phase"] == "retired":
+            shutil.rmtree(os.path.join(self.node.state_dir, "new"), ignore_errors=True)
+            shutil.rmtree(os.path.join(self.node.state_dir, "old"), ignore_errors=True)
+        return out
+
+    def commit(self, target):
+        """Record phase ``target`` done on this node: its files were applied, it restarted and passed its gate."""
+        doc = self.node.read_state()
+        action = R.commit_action(doc, target, self.rotation_id)
+        result = {"rotation_id": self.rotation_id, "phase_before": doc["phase"], "files": [], "restart": [],
+                  "present": self.present(), "committed": True}
+        if action == "noop":
+            result.update(changed=False, action="noop", phase=doc["phase"], state=doc)
+            return result
+        if not self.check_mode:
+            doc = self._finish(doc)
+            self.node.write_state(doc)
+        result.update(changed=True, action="commit", phase=R.normalise_phase(target), state=doc)
         return result
 
 
@@ -747,14 +797,49 @@ def inventory(node):
     return rows
 
 
+RENEWAL_RECORD = "renewal.json"
+
+
+def read_renewal_record(node):
+    """The renewal record of a run that renewed files but did not record its gate passed (or None)."""
+    path = os.path.join(node.state_dir, RENEWAL_RECORD)
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise GroundworkError("%s is not valid JSON (%s): fix or move it aside" % (path, exc))
+
+
+def commit_renewal(node, check_mode=False):
+    """Delete the renewal record: the node restarted and passed its gate. Returns the record (or None)."""
+    record = read_renewal_record(node)
+    if record is not None and not check_mode:
+        os.remove(os.path.join(node.state_dir, RENEWAL_RECORD))
+    return {"changed": record is not None, "committed": True, "pending": False, "record": record,
+            "renewed": [], "due_external": [], "written": [], "kept": [], "skipped": [], "restart": [],
+            "backup_dir": None, "diff": {"before": {}, "after": {}}}
+
+
 def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, check_mode=False, now=None,
-                 include_kubelet=False):
+                 include_kubelet=False, step="all"):
     """Renew every leaf / kubeconfig client cert due on this node, cloning its profile, signed by the current CA.
 
     The current CA is the first certificate of ``ca.crt`` (etc.) with the key beside it. A leaf whose CA
     key is absent (external CA) is reported in ``due_external``. Returns a result dict.
+
+    ``step``: ``apply`` first writes ``<state_dir>/renewal.json`` (the restarts owed) and leaves it there:
+    the caller restarts, gates and then runs ``commit`` (which deletes it). A record left by a run that
+    did not get that far adds its restarts to RV restart (``pending``), so a re-run restarts and gates
+    again even when nothing is due any more. ``all``: no record (the caller restarts on its own).
     """
+    if step not in R.STEPS:
+        raise GroundworkError("step must be one of %s, got %r" % (", ".join(R.STEPS), step))
+    if step == "commit":
+        return commit_renewal(node, check_mode)
     now = R.parse_time(now) if now else R.utcnow()
+    record = read_renewal_record(node)
     signers = _signers(node)
     rows = inventory(node)
     plan = R.plan_renewal([{"path": r["path"], "not_after": not_after(r["cert"]), "kind": r["kind"],
@@ -763,9 +848,9 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
     by_path = {r["path"]: r for r in rows}
     renewed, external, before, after, written = [], [], {}, {}, []
     node.backup_dir = new_backup_dir(node.backup_root, "renew", now)
+    todo = []
     for due in plan["renew"]:
-        row = by_path[due["path"]]
-        cert = row["cert"]
+        cert = by_path[due["path"]]["cert"]
         signer = None
         for name, (ca, key, bundle) in signers.items():
             if any(signed_by(cert, c) for c in bundle):
@@ -774,7 +859,17 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
         if signer is None or signer[2] is None:
             why = "; CA key not on this node" if signer else "; issuer not found on this node"
             external.append(dict(due, reason=due["reason"] + why))
-            continue
+        else:
+            todo.append((due, signer))
+    if todo and step == "apply" and not check_mode:
+        # before any file: what the renewed files need restarted (a killed run still owes it)
+        record = R.renewal_record(record, R.restarts_for([d["path"] for d, _s in todo]), node.backup_dir, now)
+        ensure_dir(node.state_dir, 0o700)
+        write_atomic(os.path.join(node.state_dir, RENEWAL_RECORD),
+                     (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), 0o600, node.atomic_move)
+    for due, signer in todo:
+        row = by_path[due["path"]]
+        cert = row["cert"]
         new, key = reissue(cert, signer[1], signer[2], validity_days, now)
         path = row["path"]
         before[path], after[path] = summary(cert), summary(new)
@@ -793,10 +888,15 @@ def renew_leaves(node, threshold_days=30, renew_all=False, validity_days=365, ch
                 node.write(wpath, content, mode)
         renewed.append(dict(due, ca=signer[0]))
     changed = bool(renewed)
+    pending = record is not None and step == "apply"
+    if record is not None and step == "all" and not check_mode:
+        os.remove(os.path.join(node.state_dir, RENEWAL_RECORD))  # all: the caller restarts what is returned
+        changed = True
     return {"changed": changed, "renewed": renewed, "due_external": external, "written": written,
-            "kept": plan["keep"], "skipped": plan["skip"],
-            "restart": R.restarts_for([r["path"] for r in renewed]),
-            "backup_dir": node.backup_dir if (changed and not check_mode) else None,
+            "kept": plan["keep"], "skipped": plan["skip"], "pending": pending, "committed": step == "all",
+            "record": record,
+            "restart": R.merge_restarts(R.owed_restarts(record), R.restarts_for([r["path"] for r in renewed])),
+            "backup_dir": node.backup_dir if (renewed and not check_mode) else None,
             "diff": {"before": before, "after": after}}
 
 

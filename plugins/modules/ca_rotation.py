@@ -110,6 +110,18 @@ options:
         (projected tokens are refreshed after 80% of their one-hour life).
     type: int
     default: 0
+  step:
+    description:
+      - V(all) writes the files of the phase and records it done on the node at once.
+      - V(apply) writes the files and leaves the phase in progress, marked applied, with the restarts it owes
+        (recorded on the node before the files that need them). Re-running V(apply) on an applied node writes
+        nothing and returns those restarts again in RV(restart), so a run interrupted before its restarts or
+        health gate (controller killed, job cancelled) is finished by running the phase again.
+      - V(commit) records the phase done; only on a node where it is applied (after the caller restarted
+        what RV(restart) listed and the node passed its health gate). A node already in the phase is left alone.
+    type: str
+    choices: [all, apply, commit]
+    default: all
 notes:
   - The components that must restart to load the changed files are returned in RV(restart); the module
     does not restart anything (the playbook restarts one node at a time and checks its health).
@@ -119,6 +131,20 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Phase 2 on a control plane, recorded done only after its restart and health gate
+  groundwork.k8s.ca_rotation:
+    state: reissued
+    rotation_id: "2026-11"
+    step: apply
+  register: phase
+
+# ... restart phase.restart, check health, then:
+- name: Record phase 2 done on this node
+  groundwork.k8s.ca_rotation:
+    state: reissued
+    rotation_id: "2026-11"
+    step: commit
+
 - name: Phase 1 on the first control plane creates the new CAs
   groundwork.k8s.ca_rotation:
     state: trusted
@@ -149,7 +175,7 @@ phase_before:
   returned: always
   type: str
 action:
-  description: V(noop), V(start) or V(resume) (a phase interrupted earlier was continued).
+  description: V(noop), V(start), V(resume) (a phase interrupted earlier was continued) or V(commit).
   returned: always
   type: str
 files:
@@ -158,10 +184,16 @@ files:
   type: list
   elements: str
 restart:
-  description: Components to restart, in order (C(etcd), C(kube-apiserver), C(kube-controller-manager), C(kube-scheduler), C(kubelet)).
+  description:
+    - Components to restart, in order (C(etcd), C(kube-apiserver), C(kube-controller-manager), C(kube-scheduler), C(kubelet)).
+    - With O(step=apply), also those an earlier, interrupted run of the phase still owes.
   returned: always
   type: list
   elements: str
+committed:
+  description: Whether the phase is recorded done on the node after this run (V(false) after O(step=apply)).
+  returned: always
+  type: bool
 present:
   description: The rotated items this node holds.
   returned: always
@@ -199,6 +231,7 @@ def main():
             ca_validity_days=dict(type="int", default=3650),
             leaf_validity_days=dict(type="int", default=365),
             sa_grace_seconds=dict(type="int", default=0),
+            step=dict(type="str", choices=["all", "apply", "commit"], default="all"),
         ),
         supports_check_mode=True,
     )
@@ -210,7 +243,7 @@ def main():
                             stage_keys=p["stage_keys"], ca_validity_days=p["ca_validity_days"],
                             leaf_validity_days=p["leaf_validity_days"], check_mode=module.check_mode)
     try:
-        result = rotation.run(p["state"], sa_grace_seconds=p["sa_grace_seconds"])
+        result = rotation.run(p["state"], sa_grace_seconds=p["sa_grace_seconds"], step=p["step"])
     except GroundworkError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     result.setdefault("diff", {"before": {}, "after": {}})

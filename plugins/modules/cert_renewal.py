@@ -65,6 +65,17 @@ options:
     description: Parent of the timestamped backup directories.
     type: path
     default: /var/backups/groundwork/certs
+  step:
+    description:
+      - V(all) renews and is done: the caller restarts what RV(restart) lists.
+      - V(apply) first writes a record of the restarts the renewal owes (C(<pki_dir>/.rotation/renewal.json),
+        before any certificate), renews, and leaves the record there. A record left by an earlier run (one
+        that did not get to restart and pass its health gate: controller killed, job cancelled, gate failed)
+        adds its restarts to RV(restart) even when nothing is due any more, so re-running converges.
+      - V(commit) deletes the record: run it after the restarts and the health gate passed.
+    type: str
+    choices: [all, apply, commit]
+    default: all
 seealso:
   - module: groundwork.k8s.pki_info
   - module: groundwork.k8s.ca_rotation
@@ -110,10 +121,24 @@ written:
   type: list
   elements: str
 restart:
-  description: Components to restart so they load the new files, in order.
+  description:
+    - Components to restart so they load the new files, in order.
+    - With O(step=apply), also those owed by an earlier run that did not pass its gate (RV(pending)).
   returned: always
   type: list
   elements: str
+pending:
+  description: With O(step=apply), a renewal record is on the node (commit it after the restarts and the health gate).
+  returned: always
+  type: bool
+committed:
+  description: Whether nothing is left owed on the node after this run (V(false) after O(step=apply)).
+  returned: always
+  type: bool
+record:
+  description: The renewal record (owed restarts, backup dirs, start time) read or written by this run, or null.
+  returned: always
+  type: dict
 backup_dir:
   description: Where the replaced files were copied (null when nothing changed or in check mode).
   returned: always
@@ -135,6 +160,7 @@ def main():
             renew_all=dict(type="bool", default=False),
             validity_days=dict(type="int", default=365),
             backup_root=dict(type="path", default="/var/backups/groundwork/certs"),
+            step=dict(type="str", choices=["all", "apply", "commit"], default="all"),
         ),
         supports_check_mode=True,
     )
@@ -146,7 +172,8 @@ def main():
                          % (p["validity_days"], p["threshold_days"]))
     node = H.Node(p["pki_dir"], p["kubeconfig_dir"], backup_root=p["backup_root"], atomic_move=module.atomic_move)
     try:
-        result = H.renew_leaves(node, p["threshold_days"], p["renew_all"], p["validity_days"], module.check_mode)
+        result = H.renew_leaves(node, p["threshold_days"], p["renew_all"], p["validity_days"], module.check_mode,
+                                step=p["step"])
     except GroundworkError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     for row in result["due_external"]:
