@@ -9,6 +9,8 @@
 #             gated, cp2 is renewed and fails its gate, the run stops, cp3 is untouched (fingerprints)
 #   ca        rotate_ca.yml phase 1; phase 2 interrupted at cp2 (same gate trick: cp3 and w1 stay in
 #             phase 1) and resumed (cp1, cp2 not redone); phase 3;
+#             phase 3 stopped on purpose on cp1 right after its manifests were paused (test hook, as a
+#             killed controller leaves it): cp1 not recorded done; the same command resumes and converges;
 #             after each phase pki_check.py (openssl, independent of the collection) checks every node's
 #             trust files, signing keys, kubeconfig CA data, every leaf and kubeconfig client certificate
 #             and the state file; after phase 3 nothing trusts or is signed by the old CAs, and the same
@@ -177,6 +179,13 @@ gate() {
   local owners; owners=$(ssh_host cp1 -- stat -c %U $PKI/etcd/peer.key $PKI/etcd/server.key | tr '\n' ' ')
   check "the etcd user still owns etcd's keys on cp1 ($owners)" [ "$owners" = "etcd etcd " ]
 }
+paused_list() { ssh_host "$1" -- sh -c "'ls /etc/kubernetes/manifests-paused 2>/dev/null'" | tr '\n' ' ' | sed 's/ $//'; }
+stopped_paused() { # host rc: the last run stopped on purpose at host, its manifests still paused
+  [ "$2" -ne 0 ] && grep -Eq "(fatal|failed): \[$1\].*test hook: stopped after" "$WORK/last.log" && [ -n "$(paused_list "$1")" ]
+}
+state_of() { # host -> "phase in_progress applied" of its state.json
+  ssh_host "$1" -- cat $PKI/.rotation/state.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["phase"], d.get("in_progress"), bool(d.get("applied")))'
+}
 same_cert_after_rc() { [ "$1" = 0 ] && [ "$2" = "$3" ]; }
 
 ca() {
@@ -213,8 +222,19 @@ ca() {
   # shellcheck disable=SC2086
   check "phase 2: new keys sign, bundles new first, every leaf reissued from the new CAs" pki_check reissued before p1 p2 $HOSTS
 
+  # Phase 3 killed on cp1 right after its static-pod manifests were moved out (the test hook stops there
+  # and leaves them paused, as a killed controller or a cancelled AWX job would): cp1 must not be recorded
+  # done; the same command then finishes it (manifests back, restarts, gate) and the other nodes.
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 -e cert_rotation_test_interrupt=after_pause; rc=$?
+  mark "CA phase 3 (killed after cp1's manifests were paused)" "$t"; t=$SECONDS
+  check "phase 3 stopped at cp1 with its manifests paused ($(paused_list cp1))" stopped_paused cp1 $rc
+  check "cp1's phase 3 not recorded done ($(state_of cp1))" [ "$(state_of cp1)" = "reissued retired True" ]
+  check "cp2 did not start phase 3 ($(state_of cp2))" [ "$(state_of cp2)" = "reissued None False" ]
   run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "CA phase 3"; show_failure; return 1; }
-  mark "CA phase 3" "$t"; t=$SECONDS
+  mark "CA phase 3 resumed" "$t"; t=$SECONDS
+  check "the resume moved cp1's manifests back before the gate, saying why" \
+    grep -q 'cp1: .* left in /etc/kubernetes/manifests-paused by an interrupted run' "$WORK/last.log"
+  check "nothing left paused on cp1 ($(paused_list cp1))" [ -z "$(paused_list cp1)" ]
   snap p3
   # shellcheck disable=SC2086
   check "phase 3: nothing on cp1-3/w1 trusts or is signed by the old CAs" pki_check retired before p1 p3 $HOSTS
