@@ -11,8 +11,8 @@ version_added: 0.1.0
 description:
   - Given the components owed a restart and the manifests found in the kubelet's staticPodPath and in the
     paused dir, returns C(move_out) (manifests to pause now), C(interrupted) (left paused by an earlier run
-    that was killed or cancelled: moved back too), C(wait) (pods whose port must close first), C(move_back)
-    and C(conflicts) (a manifest in both dirs: nothing may be moved until someone decides which is right).
+    that was killed or cancelled, moved back too), C(wait) (pods whose port must close first), C(move_back)
+    and C(conflicts) (a manifest in both dirs, where nothing may be moved until someone decides which is right).
 options:
   _input:
     description: Components owed a restart (C(etcd), C(kube-apiserver), C(kube-controller-manager), C(kube-scheduler), C(kubelet)).
