@@ -457,3 +457,62 @@ def receive(root, cluster, filename, size, stream, reserve, keep=None):
             os.unlink(tmp)
     pruned = prune_bundles(directory, keep) if (keep and filename.endswith(SIDECAR_SUFFIX)) else []
     return {"stored": dest, "size": got, "pruned": [os.path.basename(p) for p in pruned]}
+
+
+# --------------------------------------------------------------------------- run outcome (timer and backup.yml)
+# A run whose snapshot was taken, verified and bundled on the member but whose off-node copy failed
+# keeps the local files, says so in its status (result "local_only", offnode.result "failed") and
+# exits EXIT_OFFNODE_FAILED, so the timer's unit fails (systemctl --failed) and backup.yml can name
+# the backup host instead of a generic error.
+EXIT_OFFNODE_FAILED = 3
+METRICS_FILE = "/var/lib/node_exporter/textfile_collector/groundwork_etcd_backup.prom"
+_RESULTS = ("ok", "local_only", "failed", "skipped")
+
+
+def offnode_failed(status, host, error):
+    """``status`` (of a run that kept a verified local bundle) after the copy to ``host`` failed; and the exit code."""
+    out = dict(status, result="local_only", offnode={"host": host, "result": "failed", "error": error})
+    return out, EXIT_OFFNODE_FAILED
+
+
+def carry_forward(previous, status, now):
+    """``status`` with ``last_local_ok``/``last_offnode_ok`` (epoch seconds) kept from ``previous`` or set now."""
+    out = dict(status)
+    prev = previous if isinstance(previous, dict) else {}
+    local = prev.get("last_local_ok")
+    offnode = prev.get("last_offnode_ok")
+    if status.get("result") in ("ok", "local_only"):
+        local = int(now)
+    if status.get("result") == "ok" and (status.get("offnode") or {}).get("result", "ok") == "ok":
+        offnode = int(now) if status.get("offnode") else offnode
+    if local is not None:
+        out["last_local_ok"] = local
+    if offnode is not None:
+        out["last_offnode_ok"] = offnode
+    return out
+
+
+def status_metrics(status, now):
+    """Prometheus textfile-collector text for one run's status (see docs/backup-restore.md)."""
+    result = status.get("result", "failed")
+    offnode = status.get("offnode") or {}
+    lines = [
+        "# HELP groundwork_etcd_backup_result Result of the last run of the backup program on this member (1 = this result).",
+        "# TYPE groundwork_etcd_backup_result gauge",
+    ]
+    for name in _RESULTS:
+        lines.append('groundwork_etcd_backup_result{result="%s"} %d' % (name, 1 if result == name else 0))
+    if offnode:
+        lines += ["# HELP groundwork_etcd_backup_offnode_ok 1 when the last backup taken here was copied to the backup host.",
+                  "# TYPE groundwork_etcd_backup_offnode_ok gauge",
+                  'groundwork_etcd_backup_offnode_ok{host="%s"} %d' % (offnode.get("host", ""),
+                                                                       1 if offnode.get("result", "ok") == "ok" else 0)]
+    for key, help_text in (("last_local_ok", "Time of the last verified snapshot taken on this member."),
+                           ("last_offnode_ok", "Time of the last bundle from this member stored on the backup host.")):
+        if status.get(key) is not None:
+            metric = "groundwork_etcd_backup_%s_timestamp_seconds" % key
+            lines += ["# HELP %s %s" % (metric, help_text), "# TYPE %s gauge" % metric, "%s %d" % (metric, status[key])]
+    lines += ["# HELP groundwork_etcd_backup_run_timestamp_seconds Time of the last run.",
+              "# TYPE groundwork_etcd_backup_run_timestamp_seconds gauge",
+              "groundwork_etcd_backup_run_timestamp_seconds %d" % int(now)]
+    return "\n".join(lines) + "\n"
