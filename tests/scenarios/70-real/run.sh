@@ -151,11 +151,12 @@ EOF
 }
 
 # A loop on w1 asks the API through w1's haproxy endpoint (localhost:8443, every control plane behind it)
-# every 0.5 s until stopped; prints "requests failed".
+# every 0.5 s until stopped, as a client would (GET its own Node with the kubelet's credentials: /readyz
+# is meant to fail while an API server shuts down); prints "requests failed".
 probe_start() {
   # shellcheck disable=SC2016  # expands on w1
   ssh_host w1 -- 'rm -f /root/probe.stop /root/probe.out; nohup sh -c '"'"'n=0; f=0; while [ ! -e /root/probe.stop ]; do
-      n=$((n + 1)); kubectl --kubeconfig /etc/kubernetes/kubelet.conf --request-timeout=3s get --raw /readyz >/dev/null 2>&1 || f=$((f + 1))
+      n=$((n + 1)); kubectl --kubeconfig /etc/kubernetes/kubelet.conf --request-timeout=3s get --raw /api/v1/nodes/w1 >/dev/null 2>&1 || f=$((f + 1))
       echo "$n $f" > /root/probe.out; sleep 0.5; done'"'"' >/dev/null 2>&1 &'
 }
 probe_stop() { # -> "requests failed"
@@ -166,7 +167,10 @@ served_fp() { # host -> sha256 fingerprint of the certificate its API server ser
 }
 file_fp() { ssh_host "$1" -- openssl x509 -noout -fingerprint -sha256 -in "$2" | cut -d= -f2; }
 port_closed() { ! ssh_host "$1" -- ss -ltn | grep -q ":$2 "; }
-api_ready_on() { ssh_host "$1" -- kubectl --kubeconfig /etc/kubernetes/admin.conf --server "https://127.0.0.1:6443" get --raw /readyz >/dev/null 2>&1; }
+api_ready_on() { # host -> its own API server answers /readyz (at its address: the serving certificate has no 127.0.0.1)
+  local ip; ip=$(awk -v h="$1" '$0 ~ "^        " h ":" { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV")
+  ssh_host "$1" -- kubectl --kubeconfig /etc/kubernetes/admin.conf --server "https://$ip:6443" get --raw /readyz >/dev/null 2>&1
+}
 
 part_rotation() {
   local t before after p rc h
