@@ -14,6 +14,10 @@
 #        the newer media's bundle served, the inventory set to its version, upgrade.yml (verified etcd backup
 #        first, one node at a time, drained) with an API probe loop; every kubelet and API server at the new
 #        version, no Node cordoned; a second upgrade.yml changed=0
+#   addremove (on the HA cluster) w2, then cp3, removed (remove_node.yml: Node deleted, cp3's etcd member
+#        removed, the API still answers) and added back (add_node.yml touches only it); 5 Ready, 3 members
+#   single  a lab of its own: 1 host is the whole cluster; a workload runs; re-run changed=0
+#   external  a lab of its own: 3 external etcd members + 1 control plane + 1 worker; re-run changed=0
 #   dr   (on the HA cluster) a Secret and a ConfigMap, backup.yml (the site's scheduled backups, backup host =
 #        the mirror host), one more Secret; every control plane wiped (kubelet stopped, containers killed,
 #        /etc/kubernetes, /etc/etcd, /var/lib/etcd); restore.yml: the first two read back with identical data
@@ -301,6 +305,67 @@ part_upgrade() {
   else fail "upgrade: second run failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40; fi
 }
 
+etcd_names() { etcdctl_pod cp1 member list -w json | python3 -c 'import json, sys
+m = json.load(sys.stdin)["members"]
+print(" ".join(sorted(x.get("name") or "(unstarted)" for x in m)))'; }
+# addremove (on the HA cluster): a worker and a control plane leave (remove_node.yml: drained, Node deleted,
+# kubeadm reset; the control plane's stacked etcd member removed, quorum kept) and come back (add_node.yml)
+part_addremove() {
+  local t h
+  for h in w2 cp3; do
+    t=$SECONDS
+    if play playbooks/remove_node.yml --limit "$h" -e groundwork_confirm=remove_node; then
+      mark "addremove-remove-$h" "$t"; log "addremove: remove_node.yml $h ok ($(( SECONDS - t ))s)"
+    else fail "addremove: remove_node.yml $h"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+    check "addremove: $h's Node is gone" bash -c "! $LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get node $h >/dev/null 2>&1"
+    if [ "$h" = cp3 ]; then
+      check "addremove: etcd members after cp3 left: cp1 cp2 (got $(etcd_names))" [ "$(etcd_names)" = "cp1 cp2" ]
+    fi
+    check "addremove: the API still answers with $h gone" api_ready_on cp1
+    t=$SECONDS
+    if play playbooks/add_node.yml --limit "$h"; then
+      mark "addremove-add-$h" "$t"; log "addremove: add_node.yml $h ok ($(( SECONDS - t ))s)"
+      check "addremove: add_node.yml touched only $h" [ -z "$(grep -E '^(cp[0-9]|w[0-9]) ' "$WORK/last.log" | grep -v "^$h " | grep -E 'changed=[1-9]')" ]
+    else fail "addremove: add_node.yml $h"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+  done
+  check "addremove: 5 Nodes Ready again" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+  check "addremove: etcd members cp1 cp2 cp3 again (got $(etcd_names))" [ "$(etcd_names)" = "cp1 cp2 cp3" ]
+}
+
+# single: one host is the whole cluster (no endpoint proxy), from the same mirror
+part_single() {
+  local t
+  write_groups cp1 "" none "" ""
+  write_real_vars
+  t=$SECONDS
+  if play site.yml; then mark "single-site.yml" "$t"; log "single: site.yml ok ($(( SECONDS - t ))s)"; else
+    fail "single: site.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+  check "single: cp1 Ready" wait_for 120 all_ready "cp1"
+  kc cp1 create deployment one --image="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pause"])' "$MEDIA_INFO")" >/dev/null
+  check "single: a workload runs on the single host" wait_for 120 deploy_available one 1
+  t=$SECONDS
+  if play site.yml; then mark "single-rerun" "$t"; check "single: re-run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else fail "single: re-run failed"; fi
+}
+
+# external: 3 external etcd members (systemd units, etcd from the mirror) + 1 control plane + 1 worker
+part_external() {
+  local t n
+  write_groups cp1 w1 none e1,e2,e3 ""
+  write_real_vars
+  t=$SECONDS
+  if play site.yml; then mark "external-site.yml" "$t"; log "external: site.yml ok ($(( SECONDS - t ))s)"; else
+    fail "external: site.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+  check "external: cp1 and w1 Ready" wait_for 120 all_ready "cp1 w1"
+  n=$(ssh_host e1 -- "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key member list -w json" 2>/dev/null \
+      | python3 -c 'import json, sys; m = json.load(sys.stdin)["members"]; print(len([x for x in m if x.get("name") and not x.get("isLearner")]))')
+  check "external: 3 started etcd members (got ${n:-none})" [ "${n:-0}" = 3 ]
+  check "external: the API server stores in the external members" bash -c "$LAB ssh --name $NAME cp1 -- grep -q -- '--etcd-servers=https://' /etc/kubernetes/manifests/kube-apiserver.yaml && ! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes/manifests/etcd.yaml"
+  t=$SECONDS
+  if play site.yml; then mark "external-rerun" "$t"; check "external: re-run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else fail "external: re-run failed"; fi
+}
+
 T0=$SECONDS
 log "media: $MEDIA"
 t=$SECONDS
@@ -328,7 +393,17 @@ for part in $PARTS; do
       mark "ha-mirror-serve" "$t"
       log "ha: the mirror serves the bundle (${T_SERVE}s)"
       part_ha && HA_UP=1 ;;
-    upgrade|rotation|dr)
+    single|external)
+      # a cluster of its own: the HA lab (if any) goes first
+      lab_down; HA_UP=0
+      if [ "$part" = single ]; then lab_up cp1,mirror || { fail "lab up"; continue; }
+      else lab_up e1,e2,e3,cp1,w1,mirror || { fail "lab up"; continue; }; fi
+      mark "$part-lab-up" "$t"; t=$SECONDS
+      serve_mirror || { fail "$part: mirror serve"; continue; }
+      mark "$part-mirror-serve" "$t"
+      "part_$part"
+      lab_down ;;
+    upgrade|rotation|dr|addremove)
       # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha upgrade rotation dr")
       if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;
     *) fail "unknown part $part" ;;
