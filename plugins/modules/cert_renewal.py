@@ -67,12 +67,12 @@ options:
     default: /var/backups/groundwork/certs
   step:
     description:
-      - V(all) renews and is done: the caller restarts what RV(restart) lists.
+      - V(all) renews and is done; the caller restarts what RV(restart) lists.
       - V(apply) first writes a record of the restarts the renewal owes (C(<pki_dir>/.rotation/renewal.json),
         before any certificate), renews, and leaves the record there. A record left by an earlier run (one
         that did not get to restart and pass its health gate, because the controller was killed, the job cancelled or the gate failed)
         adds its restarts to RV(restart) even when nothing is due any more, so re-running converges.
-      - V(commit) deletes the record: run it after the restarts and the health gate passed.
+      - V(commit) deletes the record; run it after the restarts and the health gate passed.
     type: str
     choices: [all, apply, commit]
     default: all
