@@ -79,6 +79,12 @@ options:
     type: list
     elements: str
     default: []
+  taints:
+    description:
+      - The node's taints at registration (C(nodeRegistration.taints)). V([]) registers a control plane without
+        kubeadm's control-plane taint; unset keeps kubeadm's default.
+    type: list
+    elements: dict
   ignore_preflight_errors:
     description:
       - kubeadm preflight checks whose errors are shown as warnings (C(nodeRegistration.ignorePreflightErrors)),
@@ -171,6 +177,7 @@ def main():
             patches_dir=dict(type="path"),
             skip_phases=dict(type="list", elements="str", default=[]),
             ignore_preflight_errors=dict(type="list", elements="str", default=[]),
+            taints=dict(type="list", elements="dict"),
             discovery_timeout=dict(type="str", default="5m0s"),
             node_registered=dict(type="bool"),
             kubelet_conf=dict(type="path", default="/etc/kubernetes/kubelet.conf"),

@@ -395,14 +395,14 @@ for part in $PARTS; do
       part_ha && HA_UP=1 ;;
     single|external)
       # a cluster of its own: the HA lab (if any) goes first
-      lab_down; HA_UP=0
+      [ "$HA_UP" = 1 ] && lab_down; HA_UP=0
       if [ "$part" = single ]; then lab_up cp1,mirror || { fail "lab up"; continue; }
       else lab_up e1,e2,e3,cp1,w1,mirror || { fail "lab up"; continue; }; fi
       mark "$part-lab-up" "$t"; t=$SECONDS
       serve_mirror || { fail "$part: mirror serve"; continue; }
       mark "$part-mirror-serve" "$t"
       "part_$part"
-      lab_down ;;
+      [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down ;;
     upgrade|rotation|dr|addremove)
       # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha upgrade rotation dr")
       if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;

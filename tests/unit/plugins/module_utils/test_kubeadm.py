@@ -376,3 +376,11 @@ def test_kubeadm_warnings_skip_etcd_client_retries_and_keep_the_kubeconfig_warni
 def test_kubeadm_warnings_redact_tokens():
     found = k.kubeadm_warnings("W1121 21:05:18.928602   24978 token.go:1] token abcdef.0123456789abcdef expires\n")
     assert found and "0123456789abcdef" not in found[0]
+
+
+def test_schedulable_control_plane_registers_without_taints():
+    # single host / control planes only: taints [] (kubeadm then adds no control-plane taint); unset: kubeadm's default
+    assert k.render_init(dict(LAB_INPUTS, taints=[]))[0]["nodeRegistration"]["taints"] == []
+    assert "taints" not in k.render_init(LAB_INPUTS)[0]["nodeRegistration"]
+    cp = dict(JOIN, node_name="cp2", control_plane=True, advertise_address="10.250.0.4", taints=[])
+    assert k.render_join(cp)[0]["nodeRegistration"]["taints"] == []
