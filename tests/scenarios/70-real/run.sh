@@ -14,6 +14,8 @@
 #        the newer media's bundle served, the inventory set to its version, upgrade.yml (verified etcd backup
 #        first, one node at a time, drained) with an API probe loop; every kubelet and API server at the new
 #        version, no Node cordoned; a second upgrade.yml changed=0
+#   ca   (on the HA cluster) rotate_ca.yml, all three phases, with the API probe loop; new cluster CA on cp1,
+#        5 Nodes Ready; a re-run of all phases changed=0
 #   addremove (on the HA cluster) w2, then cp3, removed (remove_node.yml: Node deleted, cp3's etcd member
 #        removed, the API still answers) and added back (add_node.yml touches only it); 5 Ready, 3 members
 #   single  a lab of its own: 1 host is the whole cluster; a workload runs; re-run changed=0
@@ -366,6 +368,30 @@ part_external() {
   else fail "external: re-run failed"; fi
 }
 
+# ca (on the HA cluster): the 3-phase CA rotation (cluster, front-proxy, etcd CA, service-account key) with the
+# API probe loop; afterwards the API servers serve certificates from the new CA, 5 Nodes Ready, a re-run of all
+# phases changes nothing
+part_ca() {
+  local t p before after
+  before=$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)
+  probe_start
+  t=$SECONDS
+  if play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=all; then log "ca: rotate_ca.yml all phases ok ($(( SECONDS - t ))s)"; else
+    fail "ca: rotate_ca.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; fi
+  mark "ca-rotation" "$t"
+  p=$(probe_stop)
+  log "ca: API probe through w1's endpoint during the CA rotation: ${p% *} requests, ${p#* } failed"
+  PROBE_CA=$p
+  after=$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)
+  check "ca: cp1 has a new cluster CA" [ -n "$after" ] && [ "$before" != "$after" ]
+  check "ca: 5 Nodes Ready after the CA rotation" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+  t=$SECONDS
+  if play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=all; then
+    mark "ca-rerun" "$t"
+    check "ca: a re-run of all phases changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else fail "ca: re-run failed"; fi
+}
+
 T0=$SECONDS
 log "media: $MEDIA"
 t=$SECONDS
@@ -403,7 +429,7 @@ for part in $PARTS; do
       mark "$part-mirror-serve" "$t"
       "part_$part"
       [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down ;;
-    upgrade|rotation|dr|addremove)
+    upgrade|rotation|ca|dr|addremove)
       # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha upgrade rotation dr")
       if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;
     *) fail "unknown part $part" ;;
@@ -414,6 +440,7 @@ done
 log "timings: ${timings[*]}"
 [ -z "${PROBE_ROTATION:-}" ] || log "API probe during rotate_certs.yml (requests failed): $PROBE_ROTATION"
 [ -z "${PROBE_UPGRADE:-}" ] || log "API probe during upgrade.yml (requests failed): $PROBE_UPGRADE"
+[ -z "${PROBE_CA:-}" ] || log "API probe during rotate_ca.yml (requests failed): $PROBE_CA"
 if [ ${#failures[@]} -gt 0 ]; then
   log "FAILED (${#failures[@]}): $(printf '%s; ' "${failures[@]}")"
   exit 1
