@@ -254,7 +254,7 @@ stacked_restore() {
   mark "stacked-lab-up+prepare" "$t"
 
   t=$SECONDS
-  if ! play "$SITE"; then fail "stacked install failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
+  if ! play "$SITE" -e "@$WORK/etcd-vars.yml"; then fail "stacked install failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
   mark "stacked-install" "$t"
   t=$SECONDS
   if ! play playbooks/etcd.yml -e "@$WORK/etcd-vars.yml"; then
