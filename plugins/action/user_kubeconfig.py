@@ -59,8 +59,8 @@ class ActionModule(ActionBase):
             server = args["server"] or info.get("server")
             cluster = info.get("cluster") or "kubernetes"
             if not server:
-                raise GroundworkError("%s cannot be read on %s: give server" % (args["admin_kubeconfig"],
-                                                                                 task_vars.get("inventory_hostname")))
+                raise GroundworkError("%s cannot be read on %s: give server"
+                                      % (args["admin_kubeconfig"], task_vars.get("inventory_hostname")))
             ca_bundle = info["ca"].encode("ascii")
             ca_cert = _pki.load_certs(ca_bundle, "cluster ca.crt")[0]
             now = _pki.utcnow()

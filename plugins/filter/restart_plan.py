@@ -41,7 +41,9 @@ author:
 EXAMPLES = r"""
 - name: Restart plan
   ansible.builtin.debug:
-    msg: "{{ ['kube-apiserver', 'kubelet'] | groundwork.k8s.restart_plan(['kube-apiserver', 'etcd'], ['kube-scheduler'], ['kube-apiserver', 'kube-scheduler']) }}"
+    msg: >-
+      {{ ['kube-apiserver', 'kubelet'] | groundwork.k8s.restart_plan(['kube-apiserver', 'etcd'], ['kube-scheduler'],
+                                                                    ['kube-apiserver', 'kube-scheduler']) }}
 """
 
 RETURN = r"""

@@ -154,8 +154,8 @@ def needs_issue(existing, user, groups, server, cluster, ca_bundle, ca_cert, ren
         reasons.append("cluster name is %s, wanted %s" % (parsed.get("cluster"), cluster))
     left = _pki.not_after(cert) - now
     if left <= datetime.timedelta(hours=renew_within_hours):
-        reasons.append("expires in %s (renew within %sh)" % (_pki._duration(max(left.total_seconds(), 0)),
-                                                              renew_within_hours))
+        reasons.append("expires in %s (renew within %sh)"
+                       % (_pki._duration(max(left.total_seconds(), 0)), renew_within_hours))
     return reasons
 
 
