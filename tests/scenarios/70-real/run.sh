@@ -175,8 +175,9 @@ served_fp() { # host -> sha256 fingerprint of the certificate its API server ser
 }
 file_fp() { ssh_host "$1" -- openssl x509 -noout -fingerprint -sha256 -in "$2" | cut -d= -f2; }
 port_closed() { ! ssh_host "$1" -- ss -ltn | grep -q ":$2 "; }
+host_addr() { awk -v h="$1" '$0 ~ "^        " h ":" { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV"; }
 api_ready_on() { # host -> its own API server answers /readyz (at its address: the serving certificate has no 127.0.0.1)
-  local ip; ip=$(awk -v h="$1" '$0 ~ "^        " h ":" { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV")
+  local ip; ip=$(host_addr "$1")
   ssh_host "$1" -- kubectl --kubeconfig /etc/kubernetes/admin.conf --server "https://$ip:6443" get --raw /readyz >/dev/null 2>&1
 }
 
@@ -361,7 +362,7 @@ part_external() {
   if play site.yml; then mark "external-site.yml" "$t"; log "external: site.yml ok ($(( SECONDS - t ))s)"; else
     fail "external: site.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
   check "external: cp1 and w1 Ready" wait_for 120 all_ready "cp1 w1"
-  n=$(ssh_host e1 -- "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key member list -w json" 2>/dev/null \
+  n=$(ssh_host e1 -- "ETCDCTL_API=3 etcdctl --endpoints=https://$(host_addr e1):2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key member list -w json" 2>/dev/null \
       | python3 -c 'import json, sys; m = json.load(sys.stdin)["members"]; print(len([x for x in m if x.get("name") and not x.get("isLearner")]))')
   check "external: 3 started etcd members (got ${n:-none})" [ "${n:-0}" = 3 ]
   check "external: the API server stores in the external members" bash -c "$LAB ssh --name $NAME cp1 -- grep -q -- '--etcd-servers=https://' /etc/kubernetes/manifests/kube-apiserver.yaml && ! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes/manifests/etcd.yaml"
