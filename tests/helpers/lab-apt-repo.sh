@@ -9,8 +9,9 @@
 set -euo pipefail
 CACHE=${GW_LAB_CACHE:-/var/cache/groundwork-lab}
 REPO=${GW_APT_REPO_DIR:-$CACHE/apt-hostroles}
+# what the host roles install (prerequisites_packages includes python3-cryptography/python3-yaml for the PKI modules)
 PACKAGES=(containerd runc containernetworking-plugins haproxy keepalived conntrack socat ethtool ebtables
-          iptables ipset ca-certificates busybox-static)
+          iptables ipset ca-certificates python3-cryptography python3-yaml busybox-static)
 
 build() {
   local rootfs stamp want
