@@ -418,7 +418,14 @@ build_bundle "$FIRST_MEDIA" || { echo "70-real: FAIL: media -> artifacts -> bund
 log "media -> artifacts dir ${T_MEDIA}s ($MEDIA_INFO); bundle ${T_BUNDLE}s ($BUNDLE_INFO)"
 mark "media+bundle" "$t"
 
+# Plug-in parts: tests/scenarios/70-real/parts/NAME.sh defines part_NAME; it runs on the real cluster that
+# is up at that point (part ha's 3+2, or part single's one host: GW_SCENARIO_PARTS="single,oidc"), with
+# CLUSTER=ha|single telling it which. Each plug-in file says what it checks in its header.
+for f in "$HERE"/parts/*.sh; do [ -e "$f" ] || continue
+  # shellcheck disable=SC1090
+  . "$f"; done
 HA_UP=0
+CLUSTER=
 for part in $PARTS; do
   t=$SECONDS
   case $part in
@@ -429,21 +436,26 @@ for part in $PARTS; do
       serve_mirror || { fail "ha: mirror serve"; continue; }
       mark "ha-mirror-serve" "$t"
       log "ha: the mirror serves the bundle (${T_SERVE}s)"
-      part_ha && HA_UP=1 ;;
+      part_ha && HA_UP=1 && CLUSTER=ha ;;
     single|external)
       # a cluster of its own: the HA lab (if any) goes first
-      [ "$HA_UP" = 1 ] && lab_down; HA_UP=0
+      [ -n "$CLUSTER" ] && lab_down; HA_UP=0; CLUSTER=
       if [ "$part" = single ]; then lab_up cp1,mirror || { fail "lab up"; continue; }
       else lab_up e1,e2,e3,cp1,w1,mirror || { fail "lab up"; continue; }; fi
       mark "$part-lab-up" "$t"; t=$SECONDS
       serve_mirror || { fail "$part: mirror serve"; continue; }
       mark "$part-mirror-serve" "$t"
-      "part_$part"
-      [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down ;;
+      # single's cluster stays up for the plug-in parts after it (lab_down at the end or at the next lab)
+      if [ "$part" = single ]; then part_single && CLUSTER=single
+      else "part_$part"; [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down; fi ;;
     upgrade|rotation|ca|dr|addremove)
       # on the HA cluster of part ha (GW_SCENARIO_PARTS="ha upgrade rotation dr")
       if [ "$HA_UP" = 1 ]; then log "part $part (on the HA cluster)"; "part_$part"; else fail "$part: needs part ha (installed) before it"; fi ;;
-    *) fail "unknown part $part" ;;
+    *)
+      if declare -F "part_$part" >/dev/null; then
+        if [ -n "$CLUSTER" ]; then log "part $part (on the $CLUSTER cluster)"; "part_$part"
+        else fail "$part: needs a real cluster (part ha or single) before it"; fi
+      else fail "unknown part $part"; fi ;;
   esac
 done
 [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down
