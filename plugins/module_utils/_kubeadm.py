@@ -334,6 +334,25 @@ def ca_cert_hash(pem):
     return "sha256:" + hashlib.sha256(spki_der(pem_to_der(pem))).hexdigest()
 
 
+def ca_cert_hashes(pem):
+    """The discovery hash of every certificate of a CA bundle, in file order, without repeats.
+
+    During a CA rotation ``ca.crt`` holds the old and the new CA (phase 1: old first, phase 2: new first) and so
+    does the ``cluster-info`` ConfigMap a joining node discovers; kubeadm accepts the join when any pin matches any
+    CA there, so a join pins them all and works in every phase."""
+    if isinstance(pem, bytes):
+        pem = pem.decode("ascii", "replace")
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pem or "", re.S)
+    if not blocks:
+        raise GroundworkError("no PEM certificate found")
+    out = []
+    for b in blocks:
+        h = ca_cert_hash(b)
+        if h not in out:
+            out.append(h)
+    return out
+
+
 # --------------------------------------------------------------------------- tokens
 def parse_token_list(text):
     """``kubeadm token list -o json`` prints concatenated objects ``{...}{...}``: return a list of dicts."""
@@ -587,7 +606,7 @@ def token_action(p, kubeadm, check_mode, now=None, ca_pem=None):
                      "after": {"token_id": token.split(".")[0], "expires": expires}})
     if ca_pem is not None:
         res["join"] = {"api_server_endpoint": p["api_server_endpoint"], "token": token,
-                       "ca_cert_hashes": [ca_cert_hash(ca_pem)]}
+                       "ca_cert_hashes": ca_cert_hashes(ca_pem)}
     return res
 
 

@@ -172,6 +172,17 @@ def test_ca_cert_hash_matches_openssl(pem_file):
     assert k.ca_cert_hash(pem) == "sha256:" + hashlib.sha256(der).hexdigest()
 
 
+@pytest.mark.parametrize("order", [("rsa-2048", "ecdsa-p256"), ("ecdsa-p256", "rsa-2048")])
+def test_ca_cert_hashes_pin_every_ca_of_a_rotation_bundle(order):
+    # phase 1 (old + new) and phase 2 (new + old) of a CA rotation: both pinned, in file order, no repeats
+    pems = [fixture("pki", name, "certs", "ca.crt") for name in order]
+    pems = [p.decode() if isinstance(p, bytes) else p for p in pems]
+    assert k.ca_cert_hashes(pems[0] + pems[1] + pems[0]) == [k.ca_cert_hash(pems[0]), k.ca_cert_hash(pems[1])]
+    assert k.ca_cert_hashes(pems[1]) == [k.ca_cert_hash(pems[1])]
+    with pytest.raises(k.GroundworkError, match="no PEM"):
+        k.ca_cert_hashes("not a certificate")
+
+
 def test_ca_cert_hash_of_the_recorded_cluster_is_the_recorded_pin():
     data = re.search(r"certificate-authority-data: (\S+)", fixture("cluster", "api", "cm-cluster-info.stdout")).group(1)
     pin = re.search(r"--discovery-token-ca-cert-hash (\S+)", fixture("cluster", "cp1", "token-create-print-join-command.stdout")).group(1)
