@@ -47,8 +47,9 @@ def fmt(template, **kw):
 class Checksums:
     """Where checksums come from; every failure becomes (None, todo) — never a guess."""
 
-    def __init__(self, mode, from_dir=None, timeout=20):
+    def __init__(self, mode, from_dir=None, timeout=20, upstream_for=()):
         self.mode = mode
+        self.upstream_for = set(upstream_for)
         self.from_dir = from_dir
         self.timeout = timeout
         self._cache = {}
@@ -63,14 +64,23 @@ class Checksums:
         return self._cache[url]
 
     def file(self, entry, spec):
-        if self.mode == "offline":
+        if self.mode == "offline" and entry["name"] not in self.upstream_for:
             return None, "checksum not computed: generated with --offline; run gen-manifest.py on a connected machine"
-        if self.mode == "dir":
+        if self.mode == "dir" and entry["name"] not in self.upstream_for:
             for cand in (os.path.join(self.from_dir, entry["path"]), os.path.join(self.from_dir, entry["filename"])):
                 if os.path.isfile(cand):
                     return A.sha256_file(cand), None
             return None, "checksum not computed: %s not found in %s" % (entry["filename"], self.from_dir)
         ck = spec.get("checksum") or {}
+        if ck.get("format") == "pip":
+            return self.pip_wheel(entry, spec)
+        if ck.get("format") == "download":
+            # upstream publishes no checksum for this file: hash what was downloaded; review the diff
+            try:
+                with urllib.request.urlopen(entry["url"], timeout=self.timeout) as r:  # noqa: S310 (https, from sources.yml)
+                    return A.sha256_stream(r)[0], None
+            except Exception as exc:  # pylint: disable=broad-except
+                return None, "checksum not computed: %s unreachable (%s)" % (entry["url"], exc)
         url = fmt(ck.get("url", ""), url=entry["url"], version=entry["version"], arch=entry["arch"], name=entry["name"])
         text = self._fetch_text(url)
         if isinstance(text, Exception):
@@ -85,6 +95,44 @@ class Checksums:
                 if len(parts) == 2 and parts[1].lstrip("*").split("/")[-1] == entry["filename"]:
                     return parts[0], None
         return None, "checksum not computed: %s has no line for %s" % (url, entry["filename"])
+
+    def pip_wheel(self, entry, spec):
+        """sha256 of a wheel fetched with pip (the ordinary client; pip checks the index's hash)."""
+        import tempfile
+        ck = spec.get("checksum") or {}
+        req = fmt(ck.get("pip", ""), version=entry["version"], name=entry["name"])
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, req],
+                               capture_output=True, check=True, timeout=600)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return None, "checksum not computed: pip download %s failed (%s)" % (req, exc)
+            path = os.path.join(tmp, entry["filename"])
+            if not os.path.isfile(path):
+                return None, "checksum not computed: pip download %s gave %s, not %s" % (req, os.listdir(tmp), entry["filename"])
+            return A.sha256_file(path), None
+
+    def chart(self, entry, spec):
+        """sha256 of a chart archive: the file (--from-dir) or the digest in its repository's index.yaml."""
+        if self.mode == "offline":
+            return None, "checksum not computed: generated with --offline; run gen-manifest.py on a connected machine"
+        if self.mode == "dir":
+            for cand in (os.path.join(self.from_dir, entry["path"]), os.path.join(self.from_dir, entry["filename"])):
+                if os.path.isfile(cand):
+                    return A.sha256_file(cand), None
+            return None, "checksum not computed: %s not found in %s" % (entry["filename"], self.from_dir)
+        index_url = spec.get("index")
+        if not index_url:
+            return None, "checksum not computed: upstream publishes no chart repository index for %s (%s)" % (
+                entry["name"], spec.get("note", "package the chart from its tagged source and pin its sha256"))
+        text = self._fetch_text(index_url)
+        if isinstance(text, Exception):
+            return None, "checksum not computed: %s unreachable (%s)" % (index_url, text)
+        index = yaml.safe_load(text) or {}
+        for item in (index.get("entries") or {}).get(entry["name"], []):
+            if str(item.get("version")) == entry["version"] and A.SHA256_RE.match(str(item.get("digest", ""))):
+                return item["digest"], None
+        return None, "checksum not computed: %s has no digest for %s %s" % (index_url, entry["name"], entry["version"])
 
     def image(self, name, image, tag):
         if self.mode == "offline":
@@ -124,6 +172,8 @@ def build(sources, checks, only_release=None, only_arch=None):
         for name, version in rel.get("files", {}).items():
             spec = sources["templates"][name]
             for arch in arches:
+                if arch not in spec.get("architectures", arches):
+                    continue  # e.g. helm: the package carries amd64 builds only
                 kw = {"name": name, "version": version, "arch": arch, "kubernetes_version": kv}
                 url = fmt(spec["url"], **kw)
                 filename = url.rsplit("/", 1)[-1]
@@ -153,7 +203,36 @@ def build(sources, checks, only_release=None, only_arch=None):
                 item["todo"] = todo
             images.append(item)
         out["releases"][str(minor)] = {"kubernetes_version": kv, "files": files, "images": images}
+        charts = build_charts(sources, rel, checks)
+        if charts:
+            out["releases"][str(minor)]["charts"] = charts
     return out
+
+
+def build_charts(sources, rel, checks):
+    """Chart entries of a release: archive (sha256) + the images it runs (digests), served by the mirror."""
+    charts = []
+    for name, version in (rel.get("charts") or {}).items():
+        spec = sources["charts"][name]
+        version = str(version)
+        url = fmt(spec["url"], name=name, version=version)
+        filename = fmt(spec.get("filename") or url.rsplit("/", 1)[-1], name=name, version=version)
+        entry = {"name": name, "version": version, "url": url, "filename": filename, "path": "charts/" + filename}
+        sha, todo = checks.chart(entry, spec)
+        entry["sha256"] = sha
+        if todo:
+            entry["todo"] = todo
+        images = []
+        for iname, ref in ((spec.get("images") or {}).get(version) or {}).items():
+            image, tag = ref.rsplit(":", 1)
+            digest, itodo = checks.image(iname, image, tag)
+            item = {"name": iname, "image": image, "tag": tag, "digest": digest}
+            if itodo:
+                item["todo"] = itodo
+            images.append(item)
+        entry["images"] = images
+        charts.append(entry)
+    return charts
 
 
 class _Dumper(yaml.SafeDumper):
@@ -177,6 +256,8 @@ def main(argv=None):
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--from-dir", help="take checksums from the files in this directory")
     g.add_argument("--offline", action="store_true", help="fetch nothing; every checksum null with a todo")
+    ap.add_argument("--upstream-for", default="", help="comma-separated file names whose checksum is always taken "
+                    "upstream (e.g. helm: pip reaches PyPI where nothing else is reachable)")
     ap.add_argument("--release", help="only this Kubernetes minor")
     ap.add_argument("--arch", help="only this architecture")
     args = ap.parse_args(argv)
@@ -184,12 +265,13 @@ def main(argv=None):
     with open(args.sources) as f:
         sources = yaml.safe_load(f)
     mode = "offline" if args.offline else ("dir" if args.from_dir else "upstream")
-    checks = Checksums(mode, from_dir=args.from_dir)
+    checks = Checksums(mode, from_dir=args.from_dir, upstream_for=[n for n in args.upstream_for.split(",") if n])
     manifest = build(sources, checks, args.release, args.arch)
     A.load_manifest(manifest)  # the generator never writes a manifest the loader refuses
     rel_sources = os.path.relpath(args.sources, ROOT) if args.sources.startswith(ROOT) else args.sources
     text = HEADER.format(sources=rel_sources, mode={"dir": "checksums from %s" % args.from_dir, "offline": "offline: no checksums",
-                                                    "upstream": "checksums from upstream"}[mode])
+                                                    "upstream": "checksums from upstream"}[mode]
+                         + ("; upstream for %s" % args.upstream_for if args.upstream_for else ""))
     text += "---\n" + yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=200)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:

@@ -16,6 +16,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.groundwork.k8s.plugins.module_utils import _addons
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 
 SCHEMA_VERSION = 1
@@ -24,7 +25,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 ARCHES = ("amd64", "arm64", "ppc64le", "s390x")
-ARCHIVE_FORMATS = ("tar.gz", "tgz", "tar")
+ARCHIVE_FORMATS = ("tar.gz", "tgz", "tar", "zip")  # zip: members may be nested (a!b!c), see _addons.extract_nested
 MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
                    "ppc64le": "ppc64le", "s390x": "s390x"}
 SUMS_FILE = "MANIFEST.sha256"
@@ -180,6 +181,13 @@ def validate_manifest(manifest):
                 if img.get("name") in names:
                     _err(errors, "%s.images[%d]" % (rw, i), "duplicate image name %s" % img.get("name"))
                 names.add(img.get("name"))
+        charts = set()
+        for i, chart in enumerate(rel.get("charts") or []):
+            _addons.check_chart(errors, "%s.charts[%d]" % (rw, i), chart, _check_image)
+            if isinstance(chart, dict):
+                if (chart.get("name"), chart.get("version")) in charts:
+                    _err(errors, "%s.charts[%d]" % (rw, i), "duplicate chart %s %s" % (chart.get("name"), chart.get("version")))
+                charts.add((chart.get("name"), chart.get("version")))
     packages = manifest.get("packages", {})
     if not isinstance(packages, dict):
         _err(errors, "packages", "must map a distro family (debian, redhat) to {group: [package names]}")

@@ -76,7 +76,7 @@ I0 = ("releases", "1.35", "images", 0)
     (F0 + ("install",), KeyError, "exactly one of 'install'"),
     (F0 + ("install", "dest"), "relative/runc", "install.dest must be an absolute path"),
     (F0 + ("install", "mode"), 755, "mode must be a quoted octal string"),
-    (F1 + ("archive", "format"), "zip", "archive.format must be one of"),
+    (F1 + ("archive", "format"), "rar", "archive.format must be one of"),
     (F1 + ("archive", "members"), [], "archive.members must be a non-empty list"),
     (F1 + ("archive", "members"), [{"member": "../x", "dest": "/x", "mode": "0755"}], "must be a relative path inside the archive"),
     (I0 + ("digest",), "sha256:abc", "digest must look like sha256"),
