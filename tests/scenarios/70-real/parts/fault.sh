@@ -15,8 +15,8 @@
 # phase in progress and every node in the same phase, and the next run of the playbook changed=0.
 # GW_FAULT_HOLD=DIR (development): instead of fault_all, source each DIR/*.sh dropped there in this shell (output
 # in DIR/NAME.out, then renamed NAME.done) until DIR/stop exists, so the part can be iterated on a live cluster.
-FAULT_ROWS=()
-FAULT_P="" # probe dir
+# (kept when the file is sourced again: GW_FAULT_HOLD scripts may reload it)
+[ -n "${FAULT_INIT:-}" ] || { FAULT_ROWS=(); FAULT_P=""; FAULT_INIT=1; }
 
 fault_row() { FAULT_ROWS+=("$(printf '%-22s %-34s %-9s %s' "$1" "$2" "$3" "$4")"); log "fault: ROW $1 | $2 | $3 | $4"; }
 
@@ -205,6 +205,20 @@ fault_backup() {
   fault_row backup.yml "backup host net cut" "$( [ "$rc" -ne 0 ] && echo failed-named || echo "rc 0")" "$(grep -o '"result": *"[a-z_]*"' <<<"$last" | head -1); offnode_ok $(grep -o 'offnode_ok{[^}]*} [0-9]' <<<"$prom" | awk '{print $2}')"
 }
 
+# upgrade (the HA cluster installed from the older media: GW_SCENARIO_PARTS="ha,fault,upgrade" installs
+# GW_K8S_MEDIA_FROM): the newer media served, upgrade.yml killed on cp2 when it is about to be uncordoned (drained,
+# kubelet upgraded), resumed; no Node left unschedulable
+fault_upgrade() {
+  if ! { build_bundle "$MEDIA" && serve_mirror; }; then fail "fault: upgrade: bundle/serve of $MEDIA"; return 1; fi
+  write_real_vars
+  fault_kill_resume upgrade-kill cp2 'Upgrade the control planes' 'Uncordon the node' playbooks/upgrade.yml
+  fault_invariants upgrade
+  check "fault: upgrade: no Node left unschedulable" [ -z "$(kc cp1 get nodes -o jsonpath='{.items[?(@.spec.unschedulable==true)].metadata.name}')" ]
+  check "fault: upgrade: every kubelet at $KUBE_VERSION" [ "$(kc cp1 get nodes -o jsonpath='{.items[*].status.nodeInfo.kubeletVersion}' | tr ' ' '\n' | sort -u)" = "$KUBE_VERSION" ]
+  fault_rerun_zero upgrade playbooks/upgrade.yml
+  fault_row upgrade.yml "kill@cp2:$KILLED_AT" "$FAULT_LAST" "$FAULT_COUNTS; $FAULT_INV; $RERUN"
+}
+
 fault_table() {
   log "fault: table (playbook | fault | outcome | counts, invariants, next run):"
   printf '    %s\n' "${FAULT_ROWS[@]}"
@@ -220,6 +234,7 @@ fault_all() {
   fault_ca_cut
   fault_certs
   fault_backup
+  [[ " $PARTS " != *" upgrade "* ]] || fault_upgrade
   fault_table
 }
 
