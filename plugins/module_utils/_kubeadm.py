@@ -16,6 +16,7 @@ import os
 import re
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError, ToolError
+from ansible_collections.groundwork.k8s.plugins.module_utils._oidc import supported as authentication_config_supported
 from ansible_collections.groundwork.k8s.plugins.module_utils._runner import Runner
 
 API_VERSION = "kubeadm.k8s.io/v1beta4"
@@ -37,6 +38,9 @@ AUDIT_DIR = "/etc/kubernetes/audit"
 AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
 ENCRYPTION_DIR = "/etc/kubernetes/encryption"
 ADMISSION_DIR = "/etc/kubernetes/admission"
+# Structured authentication configuration (OIDC issuers, _oidc.py): the directory is mounted, not the file, so
+# a rewrite (temp file + rename) is seen inside the pod and the API server reloads it without a restart.
+AUTHN_DIR = "/etc/kubernetes/authentication"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -81,7 +85,7 @@ def split_endpoint(endpoint):
 
 # --------------------------------------------------------------------------- hardening data
 def hardening_files(audit=True, encryption=True, pod_security=True, pod_security_level="baseline",
-                    pod_security_exempt_namespaces=("kube-system",)):
+                    pod_security_exempt_namespaces=("kube-system",), authentication_config=False):
     """Return {apiServer extraArgs, extraVolumes} for the hardening features that are on."""
     args, volumes = [], []
     args.append({"name": "enable-admission-plugins", "value": "NodeRestriction"})
@@ -103,6 +107,10 @@ def hardening_files(audit=True, encryption=True, pod_security=True, pod_security
     if pod_security:
         args.append({"name": "admission-control-config-file", "value": ADMISSION_DIR + "/admission.yaml"})
         volumes.append({"name": "admission-config", "hostPath": ADMISSION_DIR, "mountPath": ADMISSION_DIR,
+                        "readOnly": True, "pathType": "DirectoryOrCreate"})
+    if authentication_config:
+        args.append({"name": "authentication-config", "value": AUTHN_DIR + "/config.yaml"})
+        volumes.append({"name": "authentication-config", "hostPath": AUTHN_DIR, "mountPath": AUTHN_DIR,
                         "readOnly": True, "pathType": "DirectoryOrCreate"})
     return {"extraArgs": args, "extraVolumes": volumes}
 
@@ -192,7 +200,9 @@ def render_init(p):
 
     hard = p.get("hardening") or {}
     files = hardening_files(audit=hard.get("audit", True), encryption=hard.get("encryption", True),
-                            pod_security=hard.get("pod_security", True))
+                            pod_security=hard.get("pod_security", True),
+                            authentication_config=hard.get("authentication_config",
+                                                           authentication_config_supported(p["kubernetes_version"])))
     api_args = files["extraArgs"] + args_list(p.get("apiserver_extra_args"))
     cluster = {
         "apiVersion": API_VERSION, "kind": "ClusterConfiguration",

@@ -65,9 +65,11 @@ def test_render_init_hardening():
     assert args["encryption-provider-config"] == "/etc/kubernetes/encryption/config.yaml"
     assert args["admission-control-config-file"] == "/etc/kubernetes/admission/admission.yaml"
     assert args["profiling"] == "false"
+    assert args["authentication-config"] == "/etc/kubernetes/authentication/config.yaml"
     mounts = {v["mountPath"]: v["readOnly"] for v in cluster["apiServer"]["extraVolumes"]}
     assert mounts == {"/etc/kubernetes/audit": True, "/var/log/kubernetes/audit": False,
-                      "/etc/kubernetes/encryption": True, "/etc/kubernetes/admission": True}
+                      "/etc/kubernetes/encryption": True, "/etc/kubernetes/admission": True,
+                      "/etc/kubernetes/authentication": True}
     assert kubelet["authentication"]["anonymous"]["enabled"] is False
     assert kubelet["authorization"]["mode"] == "Webhook"
 
@@ -75,7 +77,7 @@ def test_render_init_hardening():
 def test_render_init_external_etcd_and_overrides():
     p = dict(LAB_INPUTS, etcd={"mode": "external", "endpoints": ["https://10.250.0.7:2379"]},
              apiserver_extra_args={"profiling": "true", "v": "2"}, key_type="ecdsa256",
-             hardening={"audit": False, "encryption": False, "pod_security": False})
+             hardening={"audit": False, "encryption": False, "pod_security": False, "authentication_config": False})
     cluster = k.render_init(p)[1]
     assert cluster["etcd"] == {"external": {"endpoints": ["https://10.250.0.7:2379"],
                                             "caFile": "/etc/kubernetes/pki/etcd/ca.crt",
@@ -85,6 +87,29 @@ def test_render_init_external_etcd_and_overrides():
     assert cluster["apiServer"]["extraArgs"] == [{"name": "enable-admission-plugins", "value": "NodeRestriction"},
                                                  {"name": "profiling", "value": "true"}, {"name": "v", "value": "2"}]
     assert cluster["apiServer"]["extraVolumes"] == []
+
+
+# OIDC: --authentication-config (and its directory, mounted so a rewritten file reaches the pod) from install on
+# every version that reads it without a feature gate (v1.30+), so issuers are added later without a restart.
+@pytest.mark.parametrize("version,hardening,want", [
+    ("v1.33.3", {}, True),
+    ("v1.30.0", {}, True),
+    ("v1.35.0", {}, True),
+    ("v1.29.9", {}, False),
+    ("v1.33.3", {"authentication_config": False}, False),
+])
+def test_render_init_authentication_config(version, hardening, want):
+    cluster = k.render_init(dict(LAB_INPUTS, kubernetes_version=version, hardening=hardening))[1]
+    args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
+    vols = {v["name"]: v for v in cluster["apiServer"]["extraVolumes"]}
+    assert ("authentication-config" in args) is want
+    if want:
+        assert args["authentication-config"] == "/etc/kubernetes/authentication/config.yaml"
+        assert vols["authentication-config"] == {"name": "authentication-config", "hostPath": "/etc/kubernetes/authentication",
+                                                 "mountPath": "/etc/kubernetes/authentication", "readOnly": True,
+                                                 "pathType": "DirectoryOrCreate"}
+    else:
+        assert "authentication-config" not in vols
 
 
 @pytest.mark.parametrize("p,msg", [
