@@ -4,7 +4,7 @@
 """Test helper (not shipped): SIGKILL ansible-playbook at a task boundary, as a crashed controller would die.
 
 Enabled by the fault scenario (tests/scenarios/70-real/parts/fault.sh) with
-  ANSIBLE_CALLBACK_PLUGINS=tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=groundwork_test_kill
+  ANSIBLE_CALLBACK_PLUGINS=tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=gw_kill
 and these variables:
   GW_KILL_HOST   the node whose critical section is cut (only task starts on this host count)
   GW_KILL_PLAY   a regular expression: only task starts in plays whose name matches count
@@ -25,7 +25,7 @@ import signal
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = r"""
-name: groundwork_test_kill
+name: gw_kill
 type: aggregate
 short_description: Test helper that SIGKILLs ansible-playbook at the Nth task start of one host
 description: See the module docstring (tests only, not part of the collection).
@@ -55,7 +55,7 @@ def _descendants(root):
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "groundwork_test_kill"
+    CALLBACK_NAME = "gw_kill"
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self):

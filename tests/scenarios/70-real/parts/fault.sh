@@ -45,7 +45,7 @@ fault_probes_stop() { # -> "writes_failed/ticks noquorum_s api_failed/requests" 
 play_killed() {
   local host=$1 playre=$2 taskre=$3; shift 3
   rm -f "$WORK/kill.log"
-  ANSIBLE_CALLBACK_PLUGINS=$ROOT/tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=groundwork_test_kill \
+  ANSIBLE_CALLBACK_PLUGINS=$ROOT/tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=gw_kill \
     GW_KILL_HOST=$host GW_KILL_PLAY=$playre GW_KILL_TASK=$taskre GW_KILL_LOG=$WORK/kill.log play "$@"
   local rc=$?
   KILLED_AT=$(awk -F'\t' '/^KILLED/ { k = 1 } !/^KILLED/ { last = $3 } END { if (k) print last; else print "(not killed)" }' "$WORK/kill.log" 2>/dev/null)
@@ -175,7 +175,7 @@ fault_ca_cut() {
   ( while ! grep -q 'Record the phase done' "$WORK/cut.watch" 2>/dev/null; do sleep 1; done
     cut_link cp3 down; sleep 40; cut_link cp3 up ) &
   local cutter=$!
-  ANSIBLE_CALLBACK_PLUGINS=$ROOT/tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=groundwork_test_kill \
+  ANSIBLE_CALLBACK_PLUGINS=$ROOT/tests/helpers/callback_plugins ANSIBLE_CALLBACKS_ENABLED=gw_kill \
     GW_KILL_HOST=cp2 GW_KILL_PLAY='One CA rotation phase' GW_KILL_AT=0 GW_KILL_LOG=$WORK/cut.watch \
     play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=3 -e rotate_ca_sa_grace_seconds=0; rc=$?
   wait "$cutter"; rm -f "$WORK/cut.watch"
