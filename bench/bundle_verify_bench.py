@@ -10,21 +10,23 @@ BUNDLE_DIR holds MANIFEST.sha256 (default: the lab scenario's bundle, else one i
   sha256sum -c          coreutils, one process, one file after another
   groundwork (1 thread) _artifacts.verify_sums(workers=1)
   groundwork (N threads) _artifacts.verify_sums() as artifact_verify(check_sums) runs it
-Prints the median of each and the ratio to sha256sum. Every path must verify in every run.
+Prints the median, spread and ratio to sha256sum (sha256sum's median / ours: >= 1 means as fast or faster);
+every way must verify every file in every run (that is the equivalence). Writes
+bench/results/bundle_verify-<stamp>.json.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 from ansible_collections.groundwork.k8s.plugins.module_utils import _artifacts as A  # noqa: E402
+import _benchlib as B  # noqa: E402
 
 DEFAULT = "/var/tmp/groundwork-airgap/bundle"
 
@@ -40,12 +42,6 @@ def make_bundle(path):
         rows.append((A.sha256_file(os.path.join(path, rel)), rel))
     with open(os.path.join(path, A.SUMS_FILE), "w") as f:
         f.write(A.format_sums(rows))
-
-
-def timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main():
@@ -74,20 +70,19 @@ def main():
                 raise SystemExit("groundwork verification failed: %s" % out)
         return run
 
-    cases = [("sha256sum -c", sha256sum), ("groundwork, 1 thread", ours(1)),
-             ("groundwork, %d threads" % min(8, (os.cpu_count() or 2) * 2), ours())]
-    for name, fn in cases:  # warm the page cache, check everything verifies
-        fn()
-    times = {name: [] for name, fn in cases}
-    for r in range(args.rounds):
-        order = cases if r % 2 == 0 else list(reversed(cases))
-        for name, fn in order:
-            times[name].append(timed(fn))
-    base = statistics.median(times["sha256sum -c"])
-    print("bundle %s: %d files, %.1f MiB, %d rounds, cpus %d" % (bundle, len(rows), total / 2**20, args.rounds, os.cpu_count() or 0))
-    for name in times:
-        med = statistics.median(times[name])
-        print("  %-24s median %7.3f s  %8.1f MiB/s  ratio to sha256sum %.2fx" % (name, med, total / 2**20 / med, base / med))
+    threads = "groundwork, %d threads" % min(8, (os.cpu_count() or 2) * 2)
+    cases = [("sha256sum -c", sha256sum), ("groundwork, 1 thread", ours(1)), (threads, ours())]
+    # warm-up (page cache) is interleave's first pass; every call raises unless every file verified
+    times, _ = B.interleave([(name, lambda r, fn=fn: fn()) for name, fn in cases], args.rounds)
+    ways = {name: B.summary(t) for name, t in times.items()}
+    heads = [B.headline("bundle verify: sha256sum time / groundwork time", B.ratio(ways, "sha256sum -c", threads),
+                        1.0, "higher"),
+             B.headline("bundle verify: sha256sum time / groundwork 1 thread",
+                        B.ratio(ways, "sha256sum -c", "groundwork, 1 thread"), None, "higher")]
+    path = B.write("bundle_verify", ways, heads, True, "every way verified all %d files (%.1f MiB) in every run"
+                   % (len(rows), total / 2**20), args.rounds, extra={"bundle": bundle, "bytes": total})
+    print("bundle %s: %d files, %.1f MiB, cpus %d" % (bundle, len(rows), total / 2**20, os.cpu_count() or 0))
+    B.report("bundle_verify", ways, heads, True, path)
     if tmp:
         tmp.cleanup()
 

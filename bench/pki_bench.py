@@ -1,19 +1,29 @@
 # -*- coding: utf-8 -*-
-"""Time the whole kubeadm PKI of a 3-control-plane cluster (stacked etcd), three ways, same run:
+# Copyright: Groundwork contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Time the whole kubeadm PKI of a 3-control-plane cluster (stacked etcd), the ways interleaved (A B C D,
+then D C B A, ...), a fresh directory each time:
 
-  module      role groundwork.k8s.pki (cluster_pki + kubeconfig modules) on 3 local hosts
-  openssl     a bash script of openssl CLI calls producing the same files
+  module      role groundwork.k8s.pki (cluster_pki + kubeconfig modules) through ansible-playbook, 3 local hosts
+  kubeadm     real kubeadm v1.33.3 from the media (/work/shared/k8s/v1.33.3/kubeadm.xz, sha256 checked):
+              `kubeadm init phase certs all` + `kubeconfig` phases per host (CAs made on cp1, copied to cp2/cp3
+              as kubeadm's docs say); no media -> that way is SKIPPED
   crypto      community.crypto, one task (module run) per file: key, CSR, certificate; copy for kubeconfigs
+  openssl     a bash script of openssl CLI calls producing the same files
+  library     the module_utils alone (no Ansible)
 
 Per control plane: ca, front-proxy-ca, etcd/ca (made on cp1, copied to cp2/cp3), sa.key/sa.pub,
-7 leaves, kubeconfigs (5 on cp1, 3 on the others) — 22 PKI files + kubeconfigs per host, RSA-2048.
-Also times the module_utils library alone (no Ansible). Prints seconds and ratios.
+7 leaves, kubeconfigs (5 on cp1, 3 on the others) - 22 PKI files + kubeconfigs per host, RSA-2048.
+Equivalence: every way's leaves verify against their CA on every host, the kubeconfig counts match, and the
+module's and kubeadm's apiserver certificates carry the same SANs. Writes bench/results/pki-<stamp>.json.
 
-  python bench/pki_bench.py [--rounds N] [--skip-crypto]
+  python bench/pki_bench.py [--rounds N] [--skip-crypto] [--media DIR]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import lzma
 import os
 import shutil
 import subprocess
@@ -24,6 +34,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import _benchlib as B  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.groundwork.k8s.plugins.module_utils import _pki  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -368,36 +381,136 @@ def verify(work, what):
             raise SystemExit("%s: %s has kubeconfigs %s" % (what, host, confs))
 
 
+# ---------------------------------------------------------------- 4. real kubeadm from the media
+
+def kubeadm_binary(media, cache="/var/tmp/gw-bench-kubeadm"):
+    """(path, None) of kubeadm unpacked from the media (sha256 from SHA256SUMS checked), or (None, why)."""
+    xz, sums = os.path.join(media, "kubeadm.xz"), os.path.join(media, "SHA256SUMS")
+    if not (os.path.isfile(xz) and os.path.isfile(sums)):
+        return None, "no %s (and SHA256SUMS): the Kubernetes media is absent" % xz
+    with open(sums) as f:
+        want = dict(reversed(line.split()) for line in f if line.strip()).get("kubeadm")
+    path = os.path.join(cache, want or "x", "kubeadm")
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with lzma.open(xz) as src, open(path + ".part", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        with open(path + ".part", "rb") as f:
+            got = hashlib.sha256(f.read()).hexdigest()
+        if got != want:
+            return None, "kubeadm from %s has sha256 %s, SHA256SUMS says %s" % (xz, got, want)
+        os.chmod(path + ".part", 0o755)
+        os.replace(path + ".part", path)
+    return path, None
+
+
+KUBEADM_CONFIG = """apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: %(ip)s, bindPort: 6443}
+nodeRegistration: {name: %(host)s}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+clusterName: bench
+kubernetesVersion: v1.33.3
+controlPlaneEndpoint: "%(endpoint)s:6443"
+certificatesDir: %(pki)s
+apiServer: {certSANs: %(sans)s}
+"""
+
+
+def bench_kubeadm(kubeadm):
+    def run(work):
+        t0 = time.perf_counter()
+        first = None
+        for host, ip in HOSTS.items():
+            pki = os.path.join(work, host, "pki")
+            os.makedirs(pki)
+            cfg = os.path.join(work, host + ".yaml")
+            with open(cfg, "w") as f:
+                f.write(KUBEADM_CONFIG % {"ip": ip, "host": host, "endpoint": ENDPOINT, "pki": pki,
+                                          "sans": "[%s]" % ", ".join(EXTRA)})
+            if first:  # the shared CAs and SA key, as kubeadm's HA guide copies them
+                os.makedirs(os.path.join(pki, "etcd"))
+                for f in ("ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt",
+                          "etcd/ca.key", "sa.key", "sa.pub"):
+                    shutil.copy2(os.path.join(first, f), os.path.join(pki, f))
+            kc = os.path.join(work, host)
+            subprocess.run([kubeadm, "init", "phase", "certs", "all", "--config", cfg], check=True,
+                           capture_output=True)
+            phases = ["all"] if not first else ["admin", "controller-manager", "scheduler"]
+            for ph in phases:
+                subprocess.run([kubeadm, "init", "phase", "kubeconfig", ph, "--config", cfg, "--kubeconfig-dir", kc],
+                               check=True, capture_output=True)
+            first = first or pki
+        return time.perf_counter() - t0
+    return run
+
+
+def apiserver_sans(work, host="cp1"):
+    out = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                          os.path.join(work, host, "pki", "apiserver.crt")], capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(x.strip() for x in out.splitlines()[-1].split(","))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-crypto", action="store_true")
+    parser.add_argument("--media", default=os.environ.get("GW_K8S_MEDIA", "/work/shared/k8s/v1.33.3"))
     args = parser.parse_args()
-    ways = [("module (role groundwork.k8s.pki)", bench_module), ("library (_pki, no Ansible)", bench_library),
-            ("openssl CLI script", bench_openssl)]
+    notes = []
+    kubeadm, why = kubeadm_binary(args.media)
+    if not kubeadm:
+        notes.append("kubeadm way SKIPPED: %s" % why)
+        print("kubeadm: SKIPPED (%s)" % why)
+    fns = [("module (role groundwork.k8s.pki, ansible-playbook)", bench_module)]
+    if kubeadm:
+        fns.append(("real kubeadm v1.33.3 (init phase certs/kubeconfig)", bench_kubeadm(kubeadm)))
     if not args.skip_crypto:
-        ways.append(("community.crypto, task per file", bench_crypto))
-    times = {name: [] for name, dummy in ways}
-    for dummy in range(args.rounds):
-        for name, fn in ways:
+        fns.append(("community.crypto, task per file", bench_crypto))
+    fns += [("openssl CLI script", bench_openssl), ("library (_pki, no Ansible)", bench_library)]
+    sans = {}
+
+    def way(name, fn):
+        def run(r):
             work = tempfile.mkdtemp(prefix="gw-pki-bench-")
             try:
-                times[name].append(fn(work))
+                t = fn(work)
                 verify(work, name)
-                files = count_files(os.path.join(work, "cp1")) + count_files(os.path.join(work, "cp2"))
-                files += count_files(os.path.join(work, "cp3"))
+                sans[name] = apiserver_sans(work)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            print("  %-34s %7.2f s  (%d files)" % (name, times[name][-1], files), flush=True)
-    best = {name: min(t) for name, t in times.items()}
-    module = best[ways[0][0]]
-    print("\nPKI for 3 control planes, stacked etcd, RSA-2048 (best of %d; load %s)" % (
-        args.rounds, " ".join("%.1f" % x for x in os.getloadavg())))
-    for name, dummy in ways:
-        print("  %-34s %7.2f s   %5.2fx the module's time" % (name, best[name], best[name] / module))
+            return t
+        return run
+
+    # the timed part is each way's own (its directory set-up and checks are outside the clock)
+    ways = [(n, way(n, f)) for n, f in fns]
+    _, outs = B.interleave(ways, args.rounds, warmup=False)
+    summ = {n: B.summary(outs[n]) for n, _ in fns}
+    mod = fns[0][0]
+    heads = []
+    if kubeadm:
+        heads.append(B.headline("PKI module via Ansible / real kubeadm", B.ratio(summ, mod, fns[1][0]), 0.6))
+    else:
+        heads.append(B.headline("PKI module via Ansible / real kubeadm", None, 0.6))
     if not args.skip_crypto:
-        print("  community.crypto / module = %.2f;  openssl / module = %.2f;  module / library = %.2f" % (
-            best[ways[3][0]] / module, best[ways[2][0]] / module, module / best[ways[1][0]]))
+        heads.append(B.headline("PKI module via Ansible / community.crypto",
+                                B.ratio(summ, mod, "community.crypto, task per file"), 1.0))
+    heads.append(B.headline("PKI module via Ansible / library alone", B.ratio(summ, mod, "library (_pki, no Ansible)"),
+                            None))
+    eq = all(v == sans[mod] for k, v in sans.items() if k.startswith(("real kubeadm", "library")))
+    notes.append("apiserver SANs (module): %s" % " ".join(sans[mod]))
+    for k, v in sans.items():
+        if v != sans[mod]:
+            notes.append("apiserver SANs differ (%s): %s" % (k, " ".join(v)))
+    path = B.write("pki", summ, heads, eq, "every way: each leaf verifies against its CA on cp1-3, 5/3/3 "
+                   "kubeconfigs; the module's, kubeadm's and the library's apiserver SANs are the same", args.rounds,
+                   notes=notes, extra={"load_before": os.getloadavg()})
+    B.report("pki", summ, heads, eq, path)
+    for n in notes:
+        print("  note: %s" % n)
 
 
 if __name__ == "__main__":

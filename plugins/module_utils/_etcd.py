@@ -26,6 +26,7 @@ timer and the playbooks run the same code. Facts this code relies on (recorded i
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -201,15 +202,16 @@ def check_member_count(count, allow_single=False):
 
 # --------------------------------------------------------------------------- files
 def file_hashes(path, chunk=4 * 1024 * 1024):
-    """One read: sha256 of the whole file, and whether etcd's appended sha256 matches.
+    """One read and one hash pass: sha256 of the whole file, and whether etcd's appended sha256 matches.
 
+    The body is a prefix of the file, so the whole file's sha256 is the body's hash state (copied)
+    fed the 32-byte tail: one sha256 pass over the data instead of two.
     Returns {'sha256', 'size', 'appended_hash_ok', 'appended_hash_reason'}.
     """
     size = os.path.getsize(path)
-    whole = hashlib.sha256()
     body = hashlib.sha256()
     has_hash = size % PAGE_ALIGN == HASH_SIZE and size > HASH_SIZE
-    body_len = size - HASH_SIZE if has_hash else 0
+    body_len = size - HASH_SIZE if has_hash else size
     seen = 0
     tail = b""
     with open(path, "rb") as f:
@@ -217,13 +219,16 @@ def file_hashes(path, chunk=4 * 1024 * 1024):
             buf = f.read(chunk)
             if not buf:
                 break
-            whole.update(buf)
-            if has_hash:
-                take = max(0, min(len(buf), body_len - seen))
+            take = max(0, min(len(buf), body_len - seen))
+            if take == len(buf):
+                body.update(buf)
+            else:
                 if take:
                     body.update(buf[:take])
                 tail += buf[take:]
             seen += len(buf)
+    whole = body.copy()
+    whole.update(tail)
     if not has_hash:
         ok, reason = False, ("no sha256 appended (size %d is not 512*n+32): the file is truncated or not a "
                              "snapshot saved from a live member" % size)
@@ -232,6 +237,19 @@ def file_hashes(path, chunk=4 * 1024 * 1024):
     else:
         ok, reason = True, "ok"
     return {"sha256": whole.hexdigest(), "size": size, "appended_hash_ok": ok, "appended_hash_reason": reason}
+
+
+def scratch_parent(size, workdir=None, shm="/dev/shm", margin=64 << 20):
+    """Where a trial restore goes: tmpfs (``shm``) when it has room for two copies of the db plus a
+    margin (restore writes db + WAL; fsync there costs nothing and nothing reaches the disk),
+    else ``workdir`` (the snapshot's own dir, as before)."""
+    try:
+        st = os.statvfs(shm)
+        if os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize > 2 * size + margin:
+            return shm
+    except OSError:
+        pass
+    return workdir
 
 
 def metadata_path(snapshot_path):
@@ -558,38 +576,77 @@ class Etcd:
         self.offline_tool().run(argv)
         return argv
 
-    def verify_snapshot(self, path, trial_restore=True, expected_sha256=None, workdir=None):
-        """Everything we know to check, cheapest first; raises GroundworkError when corrupt.
+    def verify_snapshot(self, path, trial_restore=True, expected_sha256=None, workdir=None, status=True):
+        """Everything we know to check; raises GroundworkError when corrupt.
 
         1. exists, not empty; 2. our sha256 (against ``expected_sha256``/metadata when given);
         3. the sha256 etcd appended (catches truncation that ``status`` misses);
-        4. ``snapshot status`` (panic/rc != 0 = corrupt); 5. a trial restore into a temp dir.
+        4. ``snapshot status`` (panic/rc != 0 = corrupt); 5. a trial restore into a scratch dir
+        (tmpfs when it has room: see ``scratch_parent``).
+        2+3 are one read of the file; 4 and 5 are separate processes that run at the same time as
+        that read. Errors are still reported in the order above (the cheapest, most specific first).
+        ``status=False`` (only with ``expected_sha256``: a copy of a file verified in full before)
+        checks 1-3: the same bytes as the verified file, and etcd's own hash over them.
         """
         if not os.path.isfile(path):
             raise GroundworkError("snapshot %s does not exist" % path)
         if os.path.getsize(path) == 0:
             raise GroundworkError("snapshot %s is empty" % path)
-        hashes = file_hashes(path)
+        if not status and not expected_sha256:
+            raise GroundworkError("verify_snapshot: status=False needs expected_sha256 (a fully verified copy's hash)")
+        jobs = {}
+        pool = None
+        if status or trial_restore:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        tmp = None
+        try:
+            if status:
+                jobs["status"] = pool.submit(self._status_result, path)
+            if trial_restore:
+                tmp = tempfile.mkdtemp(prefix=".groundwork-verify-",
+                                       dir=scratch_parent(os.path.getsize(path), workdir))
+                jobs["trial"] = pool.submit(self._trial_result, path, tmp)
+            hashes = file_hashes(path)
+            done = {k: f.result() for k, f in jobs.items()}
+        finally:
+            if pool:
+                pool.shutdown(wait=True)
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)  # our own scratch dir, never user data
         if expected_sha256 and hashes["sha256"] != expected_sha256:
             raise GroundworkError("snapshot %s: sha256 %s differs from the recorded %s: the file changed or is "
                                   "damaged" % (path, hashes["sha256"], expected_sha256))
         if not hashes["appended_hash_ok"]:
             raise GroundworkError("snapshot %s: %s" % (path, hashes["appended_hash_reason"]))
-        status = self.snapshot_status(path)
-        result = dict(status)
+        result = {}
+        if status:
+            if isinstance(done["status"], Exception):
+                raise done["status"]
+            result.update(done["status"])
         result.update({"sha256": hashes["sha256"], "size": hashes["size"], "appended_hash_ok": True,
-                       "trial_restore": False})
+                       "status": bool(status), "trial_restore": False})
         if trial_restore:
-            tmp = tempfile.mkdtemp(prefix=".groundwork-verify-", dir=workdir)
-            try:
-                self.restore_into(path, os.path.join(tmp, "data"), "verify", "verify=http://127.0.0.1:1",
-                                  ["http://127.0.0.1:1"], "groundwork-verify")
-            except ToolError as exc:
-                raise GroundworkError("snapshot %s failed a trial restore: %s" % (path, exc.stderr.strip()[-300:]))
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)  # our own scratch dir, never user data
+            if isinstance(done["trial"], ToolError):
+                raise GroundworkError("snapshot %s failed a trial restore: %s"
+                                      % (path, done["trial"].stderr.strip()[-300:]))
+            if isinstance(done["trial"], Exception):
+                raise done["trial"]
             result["trial_restore"] = True
         return result
+
+    def _status_result(self, path):
+        try:
+            return self.snapshot_status(path)
+        except Exception as exc:  # pylint: disable=broad-except  # re-raised in order by verify_snapshot
+            return exc
+
+    def _trial_result(self, path, tmp):
+        try:
+            self.restore_into(path, os.path.join(tmp, "data"), "verify", "verify=http://127.0.0.1:1",
+                              ["http://127.0.0.1:1"], "groundwork-verify")
+            return None
+        except Exception as exc:  # pylint: disable=broad-except  # re-raised in order by verify_snapshot
+            return exc
 
     def save_verified(self, dest, endpoint=None, trial_restore=True, command_timeout="600s", atomic_move=None):
         """Save from one healthy member to ``dest`` (temp name, verified, then renamed) + metadata."""
@@ -906,8 +963,13 @@ def snapshot_plan(dest_dir, path=None, prefix=SNAPSHOT_PREFIX, keep=7, max_age=0
 
 
 def check_snapshot(etcd, path=None, dest_dir=None, prefix=SNAPSHOT_PREFIX, trial_restore=True,
-                   require_metadata=False, expected_cluster_ids=()):
-    """Verify an existing snapshot (etcd_snapshot_info). Raises GroundworkError with what is wrong."""
+                   require_metadata=False, expected_cluster_ids=(), checks="full"):
+    """Verify an existing snapshot (etcd_snapshot_info). Raises GroundworkError with what is wrong.
+
+    ``checks='hash'``: when the metadata records the sha256 of the file as it was verified in full
+    at save time, one read proves these are the same bytes (and etcd's appended sha256 holds); status
+    and trial restore are not repeated and revision/keys come from the metadata. Without a recorded
+    sha256 the full checks run."""
     if not path:
         found = list_snapshots(dest_dir, prefix)
         if not found:
@@ -927,8 +989,14 @@ def check_snapshot(etcd, path=None, dest_dir=None, prefix=SNAPSHOT_PREFIX, trial
         if have not in expected:
             raise GroundworkError("snapshot %s is from cluster %s, not this cluster (%s): refusing it"
                                   % (path, have, ", ".join(expected)), cluster_id_hex=have)
-    verified = etcd.verify_snapshot(path, trial_restore=trial_restore,
-                                    expected_sha256=(meta or {}).get("sha256"),
+    recorded = (meta or {}).get("sha256")
+    if checks == "hash" and recorded and (meta.get("verified") or {}).get("status"):
+        verified = etcd.verify_snapshot(path, trial_restore=False, expected_sha256=recorded, status=False)
+        for k in ("revision", "total_keys", "total_size", "hash", "hash_hex"):
+            verified[k] = meta.get(k)
+        verified["status"] = "recorded (same sha256 as the snapshot verified at save time)"
+        return {"path": path, "verified": verified, "metadata": meta, "cluster_id_hex": meta.get("cluster_id_hex")}
+    verified = etcd.verify_snapshot(path, trial_restore=trial_restore, expected_sha256=recorded,
                                     workdir=_scratch_dir(path))
     if meta and meta.get("revision") is not None and meta["revision"] != verified["revision"]:
         raise GroundworkError("snapshot %s: revision %s differs from the metadata's %s"

@@ -38,6 +38,16 @@ options:
     description: Also restore into a temporary directory (the only check that reads every page).
     type: bool
     default: true
+  checks:
+    description:
+      - V(full) runs every check. V(hash) is for a copy of a snapshot already verified in full - when its
+        metadata records the sha256 of the file verified at save time, one read proves the copy has the same
+        bytes and etcd's appended sha256 holds; C(snapshot status) and the trial restore are not repeated
+        (revision and key count come from the metadata). Without a recorded sha256 the full checks run.
+      - playbooks/restore.yml verifies in full on the first member and by hash on the others.
+    type: str
+    choices: [full, hash]
+    default: full
   require_metadata:
     description: Fail when the metadata file C(<snapshot>.json) is missing.
     type: bool
@@ -93,6 +103,7 @@ def main():
             dest_dir={"type": "path"},
             prefix={"type": "str", "default": "etcd-snapshot-"},
             trial_restore={"type": "bool", "default": True},
+            checks={"type": "str", "default": "full", "choices": ["full", "hash"]},
             require_metadata={"type": "bool", "default": False},
             expected_cluster_ids={"type": "list", "elements": "str", "default": []},
         ),
@@ -102,7 +113,7 @@ def main():
     p = module.params
     try:
         result = check_snapshot(etcd_from_params(p, module_runner(module)), p["path"], p["dest_dir"], p["prefix"],
-                                p["trial_restore"], p["require_metadata"], p["expected_cluster_ids"])
+                                p["trial_restore"], p["require_metadata"], p["expected_cluster_ids"], p["checks"])
     except GroundworkError as exc:
         fail(module, exc)
     module.exit_json(changed=False, **result)

@@ -460,6 +460,94 @@ def test_check_snapshot_foreign_and_missing(tmp_path):
         E.check_snapshot(None, dest_dir=str(tmp_path / "empty"))
 
 
+class _CountingEtcd(E.Etcd):
+    """Status and trial restore answered without etcdutl; counts the calls."""
+
+    def __init__(self, status_error=None, trial_error=None):
+        super().__init__(etcdctl="etcdctl")
+        self.calls = []
+        self.status_error, self.trial_error = status_error, trial_error
+
+    def snapshot_status(self, path):
+        self.calls.append("status")
+        if self.status_error:
+            raise self.status_error
+        return {"hash": 1, "hash_hex": "1", "revision": 7, "total_keys": 3, "total_size": 4096}
+
+    def restore_into(self, snapshot, data_dir, *a, **k):
+        self.calls.append("trial:" + os.path.dirname(os.path.dirname(data_dir)))
+        if self.trial_error:
+            raise self.trial_error
+        return []
+
+
+@pytest.mark.parametrize("checks,meta,calls,status", [
+    ("full", {"verified": {"status": True}}, ["status", "trial"], True),
+    # a copy of a snapshot verified in full at save time: one read, no status, no trial restore
+    ("hash", {"verified": {"status": True}, "revision": 9, "total_keys": 5}, [], "recorded"),
+    # nothing recorded to compare with: the full checks run
+    ("hash", None, ["status", "trial"], True),
+])
+def test_check_snapshot_checks(tmp_path, checks, meta, calls, status):
+    body = snapshot_like(b"\x02" * 8192)
+    p = tmp_path / "s.db"
+    p.write_bytes(body)
+    if meta is not None:
+        meta["sha256"] = hashlib.sha256(body).hexdigest()
+        (tmp_path / "s.db.json").write_text(json.dumps(meta))
+    etcd = _CountingEtcd()
+    got = E.check_snapshot(etcd, str(p), checks=checks)
+    assert sorted(c.split(":")[0] for c in etcd.calls) == sorted(calls)
+    assert got["verified"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert str(got["verified"]["status"]).startswith(str(status)) or got["verified"]["status"] is status
+    if checks == "hash" and meta:
+        assert got["verified"]["revision"] == 9 and got["verified"]["trial_restore"] is False
+
+
+def test_check_snapshot_hash_refuses_other_bytes(tmp_path):
+    body = snapshot_like(b"\x02" * 8192)
+    p = tmp_path / "s.db"
+    p.write_bytes(body)
+    (tmp_path / "s.db.json").write_text(json.dumps({"sha256": "0" * 64, "verified": {"status": True}}))
+    with pytest.raises(GroundworkError, match="differs from the recorded"):
+        E.check_snapshot(_CountingEtcd(), str(p), checks="hash")
+
+
+@pytest.mark.parametrize("content,status_error,trial_error,match", [
+    # the appended hash is reported before status' and the trial restore's failures (checks run together)
+    (snapshot_like(b"\x03" * 8192)[:-16], GroundworkError("snapshot x is corrupt or unreadable: panic"),
+     ToolError("restore failed", rc=1, stderr="Error: snapshot missing hash"), "truncated"),
+    (snapshot_like(b"\x03" * 8192), GroundworkError("corrupt or unreadable: panic"),
+     ToolError("restore failed", rc=1, stderr="Error: x"), "corrupt or unreadable"),
+    (snapshot_like(b"\x03" * 8192), None, ToolError("restore failed", rc=1, stderr="Error: bad page"),
+     "failed a trial restore: Error: bad page"),
+])
+def test_verify_snapshot_reports_in_order(tmp_path, content, status_error, trial_error, match):
+    p = tmp_path / "s.db"
+    p.write_bytes(content)
+    etcd = _CountingEtcd(status_error, trial_error)
+    with pytest.raises(GroundworkError, match=match):
+        etcd.verify_snapshot(str(p), workdir=str(tmp_path))
+    assert sorted(c.split(":")[0] for c in etcd.calls) == ["status", "trial"]
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".groundwork-verify-")]
+
+
+@pytest.mark.parametrize("free,size,want", [
+    (10 << 30, 137 << 20, "shm"),   # room on tmpfs: the trial restore goes there (no fsync to disk)
+    (200 << 20, 137 << 20, "work"),  # not two copies + margin: the snapshot's own dir, as before
+])
+def test_scratch_parent(tmp_path, monkeypatch, free, size, want):
+    shm = tmp_path / "shm"
+    shm.mkdir()
+
+    class St:
+        f_bavail, f_frsize = free // 4096, 4096
+
+    monkeypatch.setattr(E.os, "statvfs", lambda p: St())
+    got = E.scratch_parent(size, workdir=str(tmp_path / "work"), shm=str(shm))
+    assert got == str(tmp_path / want)
+
+
 # ------------------------------------------------------------------ refused endpoints, without etcdctl
 def test_tcp_refused_real_sockets():
     """A port where nothing listens is refused at once; a listening one is not; other failures are not judged."""
