@@ -74,6 +74,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._access import access_plan as _access_plan
+from ansible_collections.groundwork.k8s.plugins.module_utils._access import binding_rows as _binding_rows
 
 
 def access_plan(data, existing, owner, prune=True):
@@ -84,8 +85,15 @@ def access_plan(data, existing, owner, prune=True):
     return _access_plan(dict(data), list(existing), owner, bool(prune))
 
 
+def access_binding_rows(bindings):
+    """ClusterRoleBindings/RoleBindings (k8s_info resources) -> one sorted line each: who is bound to what."""
+    if not isinstance(bindings, list):
+        raise AnsibleFilterError("access_binding_rows expects a list of bindings")
+    return _binding_rows(bindings)
+
+
 class FilterModule(object):
     """RBAC from the inventory."""
 
     def filters(self):
-        return {"access_plan": access_plan}
+        return {"access_plan": access_plan, "access_binding_rows": access_binding_rows}

@@ -253,3 +253,18 @@ def access_plan(data, existing, owner, prune=True):
                       + ["recreate %s %s (roleRef changed)" % (r["kind"], _display(_key(r))) for r in out["recreate"]]
                       + ["delete %s %s (left the inventory)" % (r["kind"], _display(_key(r))) for r in out["delete"]])
     return out
+
+
+def binding_rows(bindings):
+    """One line per binding, sorted: 'ClusterRoleBinding name -> ClusterRole role: Group a, User b' (the listing)."""
+    rows = []
+    for b in bindings or []:
+        meta = b.get("metadata") or {}
+        ref = b.get("roleRef") or {}
+        where = "%s/%s" % (meta["namespace"], meta.get("name")) if meta.get("namespace") else meta.get("name")
+        subjects = ", ".join(
+            "%s %s" % (s.get("kind"), "%s/%s" % (s["namespace"], s.get("name")) if s.get("kind") == "ServiceAccount"
+                       else s.get("name"))
+            for s in b.get("subjects") or [])
+        rows.append("%s %s -> %s %s: %s" % (b.get("kind"), where, ref.get("kind"), ref.get("name"), subjects or "nobody"))
+    return sorted(rows)

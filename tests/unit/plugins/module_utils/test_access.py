@@ -127,3 +127,17 @@ def test_filter_summary_and_refusal():
     out = f({"bindings": DATA["bindings"][:1]}, [], OWNER)
     assert out["summary"] == ["apply ClusterRoleBinding platform-admins"]
     assert f({"bindings": [{"name": "x"}]}, [], OWNER)["errors"]
+
+
+def test_binding_rows_list_who_may_do_what():
+    rows = FilterModule().filters()["access_binding_rows"]([
+        {"kind": "RoleBinding", "metadata": {"name": "ci", "namespace": "apps"},
+         "roleRef": {"kind": "Role", "name": "deployer"},
+         "subjects": [{"kind": "ServiceAccount", "name": "runner", "namespace": "ci"}]},
+        {"kind": "ClusterRoleBinding", "metadata": {"name": "admins"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"kind": "Group", "name": "oidc:platform-admins"}, {"kind": "User", "name": "alice"}]},
+        {"kind": "ClusterRoleBinding", "metadata": {"name": "empty"}, "roleRef": {"kind": "ClusterRole", "name": "view"}},
+    ])
+    assert rows == ["ClusterRoleBinding admins -> ClusterRole cluster-admin: Group oidc:platform-admins, User alice",
+                    "ClusterRoleBinding empty -> ClusterRole view: nobody",
+                    "RoleBinding apps/ci -> Role deployer: ServiceAccount ci/runner"]
