@@ -446,7 +446,8 @@ class Drill:
         raise GroundworkError("the throwaway etcd did not become healthy in %ds: %s" % (timeout, last))
 
     def count(self, endpoint):
-        out = json.loads(self.ctl(endpoint, "get", "", "--prefix", "--count-only", "-w", "json"))
+        # count is the range's total even with --limit (--count-only is 3.5+ only)
+        out = json.loads(self.ctl(endpoint, "get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json"))
         return int(out.get("count", 0)), int(out["header"]["revision"])
 
     def secret_value(self, endpoint, secret):
