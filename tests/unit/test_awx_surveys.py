@@ -121,9 +121,11 @@ def test_workflow_and_schedules_refer_to_templates():
         for nxt in node.get("success", []):
             assert nxt in nodes
     scheduled = {s["template"] for s in DATA["schedules"]}
-    assert scheduled == {"backup", "cert_report"}
+    assert scheduled == {"backup", "cert_report", "dr_drill"}
     for schedule in DATA["schedules"]:
-        assert "RRULE:FREQ=DAILY" in schedule["rrule"] and schedule["rrule"].startswith("DTSTART")
+        # the DR drill weekly (issue 15: recovery procedures tested regularly), the others daily
+        freq = "WEEKLY" if schedule["template"] == "dr_drill" else "DAILY"
+        assert "RRULE:FREQ=%s" % freq in schedule["rrule"] and schedule["rrule"].startswith("DTSTART")
 
 
 def test_credentials_named_by_templates_exist():
