@@ -212,9 +212,10 @@ def build(sources, checks, only_release=None, only_arch=None):
 def build_charts(sources, rel, checks):
     """Chart entries of a release: archive (sha256) + the images it runs (digests), served by the mirror."""
     charts = []
-    for name, version in (rel.get("charts") or {}).items():
+    pairs = [(name, str(v)) for name, versions in (rel.get("charts") or {}).items()
+             for v in (versions if isinstance(versions, list) else [versions])]  # one version or a list
+    for name, version in pairs:
         spec = sources["charts"][name]
-        version = str(version)
         url = fmt(spec["url"], name=name, version=version)
         filename = fmt(spec.get("filename") or url.rsplit("/", 1)[-1], name=name, version=version)
         entry = {"name": name, "version": version, "url": url, "filename": filename, "path": "charts/" + filename}

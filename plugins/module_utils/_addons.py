@@ -234,7 +234,7 @@ def plan_releases(releases, manifest_release, var="addons_releases"):
                     if nulls:
                         errors.append("%s: images of chart %s %s without a digest: %s. Fix: fill them (gen-manifest.py)"
                                       % (where, chart, version, ", ".join(nulls)))
-        plan.append({"name": name, "chart": chart, "version": None if version is None else str(version),
+        plan.append({"key": "%s/%s" % (namespace, name), "name": name, "chart": chart, "version": None if version is None else str(version),
                      "namespace": namespace, "values": values if isinstance(values, dict) else {}, "state": state,
                      "images": ["%s@%s" % (img["image"], img["digest"]) for img in (entry or {}).get("images") or []
                                 if img.get("digest")]})
@@ -242,26 +242,24 @@ def plan_releases(releases, manifest_release, var="addons_releases"):
 
 
 def prune_list(recorded, plan):
-    """Add-ons recorded as installed by an earlier run that the plan no longer declares: [{name, namespace}]."""
-    declared = {(p["name"], p["namespace"]) for p in plan}
+    """Add-ons recorded as installed by an earlier run that the plan no longer declares: [{key, name, namespace}]."""
+    declared = {p["key"] for p in plan}
     out = []
     for r in recorded or []:
-        if isinstance(r, dict) and (r.get("name"), r.get("namespace")) not in declared:
-            out.append({"name": r["name"], "namespace": r["namespace"]})
-    return sorted(out, key=lambda r: (r["namespace"], r["name"]))
+        if isinstance(r, dict) and r.get("key") and r["key"] not in declared:
+            out.append({"key": r["key"], "name": r["name"], "namespace": r["namespace"]})
+    return sorted(out, key=lambda r: r["key"])
 
 
 def record(plan, previous=None, pruned=None):
-    """What the state ConfigMap keeps: add-ons present now plus earlier ones not pruned (sorted, stable)."""
-    keep = {(p["name"], p["namespace"]): {"name": p["name"], "namespace": p["namespace"], "chart": p["chart"],
-                                          "version": p["version"]} for p in plan if p["state"] == "present"}
-    gone = {(p["name"], p["namespace"]) for p in plan if p["state"] == "absent"}
-    gone |= {(r["name"], r["namespace"]) for r in pruned or []}
+    """What the state ConfigMap keeps: add-ons present now plus earlier ones neither removed nor pruned (sorted)."""
+    keep = {p["key"]: {"key": p["key"], "name": p["name"], "namespace": p["namespace"], "chart": p["chart"],
+                       "version": p["version"]} for p in plan if p["state"] == "present"}
+    gone = {p["key"] for p in plan if p["state"] == "absent"} | {r["key"] for r in pruned or []}
     for r in previous or []:
-        key = (r.get("name"), r.get("namespace"))
-        if key not in keep and key not in gone:
-            keep[key] = r
-    return [keep[k] for k in sorted(keep, key=lambda k: (k[1], k[0]))]
+        if isinstance(r, dict) and r.get("key") and r["key"] not in keep and r["key"] not in gone:
+            keep[r["key"]] = r
+    return [keep[k] for k in sorted(keep)]
 
 
 # --------------------------------------------------------------------------- Calico from data

@@ -13,6 +13,8 @@ description:
   - Builds (or brings up to date) one bundle directory from the Groundwork artifact manifest, on a
     connected machine or from a local directory of artifacts (media, a lab).
   - C(files/...) every selected file, copied or downloaded to a C(.part) file, moved into place only when its sha256 is the manifest's.
+  - C(charts/) the selected Helm chart archives and a chart repository index (C(index.yaml), made from
+    each archive's C(Chart.yaml) and the manifest's sha256); their images go into the OCI layout too.
   - C(images/oci) one OCI image layout holding every selected image, copied with C(skopeo copy --preserve-digests)
     from its registry or from O(source_dir)C(/images/NAME.oci.tar); each must end up with the manifest's digest.
   - C(apt/) the Debian packages of the manifest with their dependency closure (first alternative of each
@@ -61,6 +63,12 @@ options:
     elements: str
   images:
     description: Names of images to include. Omit for all; V([]) for none.
+    type: list
+    elements: str
+  charts:
+    description:
+      - Names of Helm charts of the selected releases to include (with the images each runs). Omit for all;
+        V([]) for none. The charts go to C(charts/) with a chart repository C(charts/index.yaml).
     type: list
     elements: str
   packages:
@@ -156,6 +164,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.groundwork.k8s.plugins.module_utils import _addons
 from ansible_collections.groundwork.k8s.plugins.module_utils import _artifacts as A
 from ansible_collections.groundwork.k8s.plugins.module_utils import _mirror as M
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
@@ -175,7 +184,7 @@ def build(module):
         return Runner(argv[0], run_command=module.run_command).run(argv[1:])[1]
 
     releases = p["releases"] or sorted(manifest["releases"])
-    entries, images = [], {}
+    entries, images, charts = [], {}, {}
     for minor in releases:
         if minor not in manifest["releases"]:
             raise GroundworkError("the manifest has no release %s; it has: %s" % (minor, ", ".join(sorted(manifest["releases"]))))
@@ -184,7 +193,19 @@ def build(module):
             entries.extend(A.select_files(manifest, kv, arch, p["files"]))
         for img in A.select_images(manifest, kv, p["images"]):
             images[A.image_ref(img)] = img
+        rel = manifest["releases"][minor]
+        known = {c["name"] for c in _addons.charts_of(rel)}
+        unknown = sorted(set(p["charts"] or []) - known)
+        if unknown:
+            raise GroundworkError("charts not in release %s of the manifest: %s (known: %s)"
+                                  % (minor, ", ".join(unknown), ", ".join(sorted(known)) or "none"))
+        for c in _addons.charts_of(rel):
+            if p["charts"] is None or c["name"] in p["charts"]:
+                charts[c["path"]] = c
+        for img in _addons.chart_images(rel, p["charts"]):
+            images[A.image_ref(img)] = img
     res["refused"] = sorted(set(["%s/%s" % (e["name"], e["arch"]) for e in entries if not e.get("sha256")]
+                                + ["chart:%s-%s" % (c["name"], c["version"]) for c in charts.values() if not c.get("sha256")]
                                 + ["image:" + i["name"] for i in images.values() if not i.get("digest")]))
     if res["refused"]:
         raise GroundworkError("the manifest has no checksum for: %s - fill them (scripts/gen-manifest.py on a "
@@ -205,6 +226,25 @@ def build(module):
         if not check:
             M.sync_file(dest, e, cache, p["source_dir"], opener)
         res["copied"].append(e["name"] if len(p["architectures"]) == 1 else "%s/%s" % (e["name"], e["arch"]))
+
+    # Helm charts and the chart repository index
+    index_charts = []
+    for path in sorted(charts):
+        c = dict(charts[path], arch="chart")
+        target = os.path.join(dest, path)
+        if os.path.isfile(target) and cache.sha256(target) == c["sha256"]:
+            res["present"] += 1
+        else:
+            if not check:
+                M.sync_file(dest, c, cache, p["source_dir"], opener)
+            res["copied"].append("chart:%s-%s" % (c["name"], c["version"]))
+        if not check:
+            index_charts.append((c, _addons.chart_metadata(read_bytes(target))))
+    if index_charts:
+        index = _addons.chart_index(index_charts)
+        if M.write_if_changed(os.path.join(dest, "charts", "index.yaml"),
+                              yaml_dump(index).encode()):
+            res["copied"].append("chart index")
 
     # Images
     layout = os.path.join(dest, M.OCI_DIR)
@@ -291,6 +331,11 @@ def build(module):
     return res
 
 
+def yaml_dump(data):
+    """index.yaml as JSON (valid YAML; Helm reads it): no PyYAML needed where the bundle is built."""
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
 def _apt_download(module, apt_dir, pkg):
     argv = ["apt-get", "download", "-q", "%s=%s" % (pkg["Package"], pkg["Version"])]
     rc, out, err = module.run_command(argv, cwd=apt_dir, environ_update={"LC_ALL": "C"})
@@ -308,6 +353,7 @@ def main():
             architectures=dict(type="list", elements="str", default=["amd64"]),
             files=dict(type="list", elements="str"),
             images=dict(type="list", elements="str"),
+            charts=dict(type="list", elements="str"),
             packages=dict(type="bool", default=True),
             package_groups=dict(type="list", elements="str"),
             source_dir=dict(type="path"),
