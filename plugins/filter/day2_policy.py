@@ -12,9 +12,9 @@ description:
   - C(version_guard) - given the inventory's target version, the versions of the installed control planes' kube-apiserver manifests and the
     C(kubelet --version) of joined nodes, returns the problems (with their fix) that make preflight refuse the run before
     any binary changes. An empty dict of control-plane versions is a new cluster (nothing to guard).
-  - C(runtime_policy) - target version, C(cgroup_v2) (bool), containerd version, C(fail_cgroup_v1) -> C({problems, notes}):
-    Kubernetes >= 1.35 refuses cgroup v1 unless the kubelet configuration says C(failCgroupV1: false) (then a note);
-    containerd 1.x is refused from 1.36 and noted for 1.35. 
+  - C(runtime_policy) - target version, C(cgroup_v2) (bool), containerd version, C(fail_cgroup_v1) -> C({problems, notes}).
+    Kubernetes >= 1.35 refuses cgroup v1 unless the kubelet configuration says C(failCgroupV1=false) (then a note);
+    containerd 1.x is refused from 1.36 and noted for 1.35.
 positional: _input
 options:
   _input:

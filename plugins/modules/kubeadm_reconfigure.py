@@ -15,8 +15,8 @@ description:
     temporary directory through C(KUBEADM_INIT_DRYRUN_DIR); kubeadm patches named in the configuration apply), compares
     each with the node's file as data and writes only the ones that differ, atomically.
   - Writing a static pod manifest makes the kubelet replace that pod; a new C(config.yaml) needs a kubelet restart. Neither
-    is waited for here: the caller restarts and gates (role C(groundwork.k8s.control_plane), C(tasks_from=converge)).
-  - Nothing else changes (certificates, kubeconfigs, etcd's manifest, C(kubeadm-flags.env)). Each run is idempotent:
+    is waited for here; the caller restarts and gates (role C(groundwork.k8s.control_plane), C(tasks_from=converge)).
+  - Nothing else changes (certificates, kubeconfigs, etcd's manifest, C(kubeadm-flags.env)). Each run is idempotent;
     a node whose files already match reports C(changed=false).
 author:
   - Groundwork maintainers (@groundwork)
