@@ -340,3 +340,28 @@ def pool_cidr(docs):
                 if e.get("name") in ("CALICO_IPV4POOL_CIDR", "CALICO_IPV6POOL_CIDR"):
                     return e.get("value")
     return None
+
+
+def check_rendered_calico(docs, pod_subnet):
+    """Read back a rendered manifest: the pool is the pod subnet and every container image is pinned by digest."""
+    problems = []
+    got = pool_cidr(docs)
+    if got != str(ipaddress.ip_network(str(pod_subnet))):
+        problems.append("pool CIDR %r is not the pod subnet %s" % (got, pod_subnet))
+    for d in docs:
+        spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            if "@sha256:" not in c.get("image", ""):
+                problems.append("%s %s container %s image %s is not pinned by digest"
+                                % (d.get("kind"), d["metadata"]["name"], c.get("name"), c.get("image")))
+    return problems
+
+
+def calico_images(docs):
+    """Every container image reference the manifest runs (what the artifact manifest must pin)."""
+    refs = set()
+    for d in docs:
+        spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            refs.add(c.get("image", "").split("@", 1)[0])
+    return sorted(refs)
