@@ -474,8 +474,8 @@ def run_drill(drill, bundle_dir, key_file, secret="", workdir=None, open_bundle=
     try:
         opened = os.path.join(work, "opened")
         manifest = open_bundle(bundle, key_file, opened)
-        report["snapshot"] = {k: manifest.get("snapshot", {}).get(k) for k in ("revision", "total_keys", "cluster_id_hex",
-                                                                              "taken_at", "member")}
+        keys = ("revision", "total_keys", "cluster_id_hex", "taken_at", "member")
+        report["snapshot"] = {k: manifest.get("snapshot", {}).get(k) for k in keys}
         data_dir = os.path.join(work, "data")
         client, peer = "http://127.0.0.1:%d" % free_port(), "http://127.0.0.1:%d" % free_port()
         drill.restore(os.path.join(opened, "snapshot.db"), data_dir, peer)

@@ -123,7 +123,7 @@ def main():
         argument_spec=dict(
             bundle_dir=dict(type="path", required=True),
             key_file=dict(type="path", required=True, no_log=False),
-            secret=dict(type="str", default=""),
+            secret=dict(type="str", default="", no_log=False),  # a Secret's name, not a secret
             etcd_binary=dict(type="path", default="/usr/local/bin/etcd"),
             etcdctl=dict(type="path", default="/usr/local/bin/etcdctl"),
             etcdutl=dict(type="path", default="/usr/local/bin/etcdutl"),
