@@ -42,6 +42,9 @@ else
   lab_up cp1,cp2,cp3,w1,w2 || exit 1
   write_groups cp1,cp2,cp3 w1,w2 haproxy
   write_vars
+  # GW_BENCH_VARS: more lab variables (YAML lines) appended to the scenario's, e.g. while the scenario's own
+  # lib.sh lags a new preflight refusal
+  [ -z "${GW_BENCH_VARS:-}" ] || printf '%s\n' "$GW_BENCH_VARS" >> "$WORK/vars.yml"
 fi
 
 run_json() { # label -> wall seconds in $WALL, rc in $RC, callback JSON in $WORK/label.json

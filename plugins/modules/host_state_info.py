@@ -1,0 +1,75 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Groundwork contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_state_info
+short_description: Read the kernel features and swap state a Kubernetes node needs, in one call
+version_added: 0.1.0
+description:
+  - Reports which of the given kernel features are absent (a path that must exist and, optionally, a
+    pattern its text must match - C(overlay) in C(/proc/filesystems), C(br_netfilter) as
+    C(/proc/sys/net/bridge)) and which swap areas are active (C(/proc/swaps)).
+  - One module run replaces a stat and a file read per feature plus a read of C(/proc/swaps) - the
+    prerequisites role decides from this what to load and whether to turn swap off.
+  - Changes nothing.
+author:
+  - Groundwork maintainers (@groundwork)
+extends_documentation_fragment:
+  - groundwork.k8s.attributes
+  - groundwork.k8s.attributes.INFO_MODULE
+options:
+  features:
+    description:
+      - The kernel features, each with C(name) (the module to load), C(present_path) and optionally
+        C(present_pattern) (a Python regular expression, multi-line).
+    type: list
+    elements: dict
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Read the host's kernel features and swap
+  groundwork.k8s.host_state_info:
+    features:
+      - {name: overlay, present_path: /proc/filesystems, present_pattern: '\soverlay$'}
+      - {name: br_netfilter, present_path: /proc/sys/net/bridge}
+  register: host_state
+"""
+
+RETURN = r"""
+absent_features:
+  description: Names of the features that are absent, in the given order.
+  returned: success
+  type: list
+  elements: str
+  sample: [br_netfilter]
+swap_areas:
+  description: The active swap areas (C(path), C(type)).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{path: /swap.img, type: file}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
+from ansible_collections.groundwork.k8s.plugins.module_utils._host_state import host_state
+
+
+def main():
+    module = AnsibleModule(argument_spec={"features": {"type": "list", "elements": "dict", "default": []}},
+                           supports_check_mode=True)
+    try:
+        result = host_state(module.params["features"])
+    except GroundworkError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
