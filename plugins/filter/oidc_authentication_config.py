@@ -52,7 +52,7 @@ _value:
       type: list
       elements: str
     supported:
-      description: Whether the version reads C(--authentication-config) (v1.30 or later): the file is written then.
+      description: Whether the version reads C(--authentication-config) (v1.30 or later); the file is written then.
       type: bool
     issuers:
       description: The issuer URLs, in order.

@@ -195,7 +195,7 @@ def authentication_config(issuers, kubernetes_version, service_account_issuer=""
     """(AuthenticationConfiguration dict, errors). No issuers gives an empty jwt list, which the API server
     accepts (checked with kube-apiserver v1.33.3): the flag stays and a later file adds issuers."""
     valid, errors = validate(issuers, service_account_issuer, reader)
-    if not supported(kubernetes_version) and (issuers or []):
+    if not supported(kubernetes_version) and issuers:
         errors.append("%s: Kubernetes %s has no structured authentication configuration without a feature gate; "
                       "OIDC issuers need v1.%d or later" % (VARIABLE, kubernetes_version, MIN_MINOR))
     if errors:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The OIDC issuer of the real lane's part oidc (tests/scenarios/70-real/parts/oidc.sh).
 
   oidc_tool.py issuer DIR URL          CA + serving cert (IP/DNS SAN of URL's host), RSA signing key, discovery
