@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - From the add-on plan (filter C(groundwork.k8s.addon_plan)), the earlier record and the add-ons pruned in this
     run, returns the sorted list of installed add-ons (C(key), C(name), C(namespace), C(chart), C(version)) - the
-    ones present now plus earlier ones neither removed (C(state: absent)) nor pruned.
+    ones present now plus earlier ones neither removed (C(state=absent)) nor pruned.
 author:
   - Groundwork maintainers (@groundwork)
 positional: previous, pruned

