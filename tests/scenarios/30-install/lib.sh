@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared by tests/scenarios/30-install/run.sh and bench/install_bench.sh: bring up a lab, serve what the
+# Shared by tests/scenarios/30-install/run.sh and bench/noop_site.sh: bring up a lab, serve what the
 # nodes install (the site's APT packages, the kubeadm/kubelet/kubectl doubles) from the controller
 # namespace, write the inventory groups and the lab's variables, run playbooks through the controller.
 # Lab quirks live only here, as inventory variables (cgroupfs kubelet, restrict_oom_score_adj, ...).
