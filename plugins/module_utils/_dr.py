@@ -429,8 +429,7 @@ class Drill:
         log = open(log_path, "wb")
         argv = [self.etcd_binary, "--name=drill", "--data-dir=%s" % data_dir, "--listen-client-urls=%s" % client,
                 "--advertise-client-urls=%s" % client, "--listen-peer-urls=%s" % peer,
-                "--initial-advertise-peer-urls=%s" % peer, "--initial-cluster=drill=%s" % peer,
-                "--listen-metrics-urls=", "--log-level=warn"]
+                "--initial-advertise-peer-urls=%s" % peer, "--initial-cluster=drill=%s" % peer, "--log-level=warn"]
         return self.popen(argv, stdout=log, stderr=subprocess.STDOUT), log
 
     def wait_healthy(self, endpoint, timeout=60):

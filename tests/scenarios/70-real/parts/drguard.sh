@@ -47,6 +47,7 @@ drg_play_collide() { # playbook args... (the collision inventory)
   printf '%s\n' "$OUT" > "$WORK/last.log"
   return $rc
 }
+drg_logged() { tr -s ' \n' ' ' < "$WORK/last.log" | grep -qF "$1"; }  # a phrase in the last log, line wraps ignored
 drg_same() { [ -n "$1" ] && [ "$1" = "$2" ]; }  # non-empty and equal
 drg_sha_all() { local h; for h in "$@"; do ssh_host "$h" -- sha256sum /etc/kubernetes/pki/ca.crt 2>/dev/null | cut -d' ' -f1; done | sort -u | tr '\n' ' '; }
 drg_cluster_ids() { local h; for h in cp1 cp2 cp3; do
@@ -89,12 +90,12 @@ part_drguard() {
   t=$SECONDS
   if drg_play_collide playbooks/preflight.yml; then fail "drguard: preflight accepted w2 at another machine's address"; fi
   mark "drguard-collide-preflight" "$t"
-  check "drguard: preflight names the collision (Node w2 belongs to another machine)" grep -q "a Node named w2 already exists and belongs to another machine" "$WORK/last.log"
+  check "drguard: preflight names the collision (Node w2 belongs to another machine)" drg_logged "a Node named w2 already exists and belongs to another machine"
   check "drguard: preflight changed nothing (changed=0)" [ "$(changed_sum)" -eq 0 ]
   t=$SECONDS
   drg_play_collide playbooks/reset.yml --limit w2 -e groundwork_confirm=reset || { fail "drguard: reset.yml --limit w2 (collision)"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -40; }
   mark "drguard-collide-reset" "$t"
-  check "drguard: reset.yml kept the Node of another machine (said so)" grep -q "Not deleting Node w2" "$WORK/last.log"
+  check "drguard: reset.yml kept the Node of another machine (said so)" drg_logged "Not deleting Node w2"
   uid2=$(kc cp1 get node w2 -o jsonpath='{.metadata.uid}')
   check "drguard: Node w2 untouched by the reset (uid $uid1 = $uid2)" drg_same "$uid1" "$uid2"
   check "drguard: w2 still Ready" wait_for 60 all_ready "cp1 cp2 cp3 w1 w2"
@@ -107,7 +108,7 @@ part_drguard() {
   t=$SECONDS
   if play site.yml; then fail "drguard: site.yml with a wiped first control plane was not refused"; fi
   mark "drguard-guard" "$t"
-  check "drguard: refused: one cluster, always (names the running cluster and the fix)" grep -q "One cluster, always: cp1 would create new CAs" "$WORK/last.log"
+  check "drguard: refused: one cluster, always (names the running cluster and the fix)" drg_logged "One cluster, always: cp1 would create new CAs"
   grep -o 'One cluster, always: [^"]*' "$WORK/last.log" | head -1 | cut -c1-400 | sed 's/^/    /'
   check "drguard: refused in preflight (no host play ran)" bash -c "! grep -q 'TASK \[groundwork.k8s.prerequisites' '$WORK/last.log'"
   check "drguard: no file written on cp1 (/etc/kubernetes absent)" bash -c "! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes"
