@@ -19,6 +19,7 @@ import html
 import json
 import re
 
+from ansible_collections.groundwork.k8s.plugins.module_utils import _etcd
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 
 SCHEMA = 1
@@ -130,34 +131,20 @@ def _etcd_model(etcd):
         return {"source": etcd.get("source", "etcd_member_info"), "members": members, "leader": leader,
                 "cluster_id_hex": etcd.get("cluster_id_hex"), "healthy": etcd.get("healthy"),
                 "quorum": etcd.get("quorum")}
-    ml = _loads(etcd.get("member_list")) or {}
-    es = _loads(etcd.get("endpoint_status")) or []
-    by_id = {}
-    for m in ml.get("members") or []:
-        by_id[int(m.get("ID", 0))] = m
-    status_by_id, leader_id, cluster_id = {}, None, None
-    for e in es if isinstance(es, list) else []:
-        st = e.get("Status") or {}
-        hdr = st.get("header") or {}
-        if hdr.get("member_id") is not None:
-            status_by_id[int(hdr["member_id"])] = st
-        if st.get("leader"):
-            leader_id = int(st["leader"])
-        if hdr.get("cluster_id") is not None:
-            cluster_id = int(hdr["cluster_id"])
-    members = []
-    for mid, m in sorted(by_id.items(), key=lambda kv: kv[1].get("name") or ""):
-        st = status_by_id.get(mid) or {}
-        members.append({"name": m.get("name") or "(not started)", "id_hex": "%x" % mid,
-                        "is_learner": bool(m.get("isLearner")), "started": bool(m.get("name")),
-                        "client_urls": m.get("clientURLs") or [], "healthy": bool(st) if es else None,
-                        "db_size": st.get("dbSize"), "version": st.get("version"), "is_leader": mid == leader_id})
-    leader = by_id.get(leader_id, {}).get("name") if leader_id is not None else None
-    voters = sum(1 for m in members if not m["is_learner"])
-    return {"source": etcd.get("source", "etcdctl"), "members": members, "leader": leader,
-            "cluster_id_hex": ("%x" % cluster_id) if cluster_id is not None else None,
-            "healthy": bool(members) and all(m["healthy"] for m in members),
-            "quorum": voters // 2 + 1 if voters else None}
+    # raw outputs of the etcd pod's etcdctl: parsed by _etcd (as etcd_member_info does), then the same path
+    try:
+        ml = _etcd.parse_member_list(etcd.get("member_list") or "{}")
+        status = _etcd.parse_endpoint_status(etcd.get("endpoint_status") or "[]")
+    except (GroundworkError, ValueError, TypeError) as exc:
+        return {"source": etcd.get("source"), "error": "unreadable etcdctl output: %s" % exc, "members": [], "leader": None}
+    leaders = {st["leader"] for st in status if st.get("leader")}
+    voters = sum(1 for m in ml["members"] if not m["is_learner"])
+    info = {"members": ml["members"], "status": status, "cluster_id_hex": ml["cluster_id_hex"],
+            "health": [{"endpoint": st["endpoint"], "health": True} for st in status],
+            "healthy": bool(status) and len(status) == len(ml["members"]),
+            "leader_name": next((m["name"] for m in ml["members"] if len(leaders) == 1 and m["id"] in leaders), None),
+            "quorum": voters // 2 + 1 if voters else None, "source": etcd.get("source", "etcdctl")}
+    return _etcd_model(info)
 
 
 def topology(data, warnings):
@@ -367,7 +354,9 @@ def backups(data, opts, warnings, now):
         "verified": latest["verified"] if latest else None,
         "by": latest["host"] if latest else None,
         "offnode": ({"host": newest_offnode["host"], "time": newest_offnode["time"], "size": newest_offnode["size"]}
-                    if newest_offnode else None),
+                    if newest_offnode else
+                    {"host": latest["offnode_host"], "time": latest["last_offnode_ok"], "size": None}
+                    if latest and latest["last_offnode_ok"] else None),
         "drill": drill,
     }
     if not members and not bundles:
@@ -490,7 +479,7 @@ def cert_chart_svg(host, rows, now, opts):
     t0 = now - datetime.timedelta(days=30)
     t1 = now + datetime.timedelta(days=opts["chart_days"])
     span = (t1 - t0).total_seconds()
-    label_w, right_w, width, row_h, top = 250, 110, 960, 18, 28
+    label_w, right_w, width, row_h, top = 250, 170, 1100, 18, 28
     plot_w = width - label_w - right_w
     height = top + row_h * max(1, len(rows)) + 8
 
@@ -648,7 +637,8 @@ def _section_backups(m):
              % (e(human_age(s["age_hours"]) + (" old" if s["age_hours"] is not None else "")), e(s["latest"] or "no backup"),
                 e(" by " + s["by"]) if s["by"] else "", e(human_bytes(s["size"]) if s["size"] is not None else "-"),
                 _pill(s["verified"], none="-"),
-                e("%s, %s" % (s["offnode"]["host"], human_bytes(s["offnode"]["size"])) if s["offnode"] else "none"), e(drill_text)))
+                e("%s, %s" % (s["offnode"]["host"], human_bytes(s["offnode"]["size"]) if s["offnode"]["size"] is not None
+                            else s["offnode"]["time"]) if s["offnode"] else "none"), e(drill_text)))
     mrows = [[e(x["host"]), e(x["result"]), e(x["last_run"]), e(x["last_ok"] or "never"), e(human_age(x["age_hours"])),
               e(human_bytes(x["snapshot_size"]) if x["snapshot_size"] is not None else ""), _pill(x["verified"], none="-"),
               e("%s: %s" % (x["offnode_host"], x["offnode_result"]) if x["offnode_host"] else ""), e(x["note"])]

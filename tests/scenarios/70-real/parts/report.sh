@@ -89,8 +89,9 @@ EOF
 }
 
 part_report() {
-  local t dir out nodes res
+  local t dir out nodes res height=2600
   nodes=$(report_nodes)
+  [ "$CLUSTER" = ha ] && height=6000
   dir=$WORK/report
   out=$ROOT/tests/output/report
   mkdir -p "$out"
@@ -110,7 +111,7 @@ sys.exit(1 if m["counts"]["critical"] else 0)' "$dir/report.json"
     t=$SECONDS
     # inside the lab's controller namespace: no route out, so a page that fetched anything would show it
     ctl timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
-      --window-size=1280,2400 --screenshot="$out/report.png" "file://$dir/report.html" >"$WORK/chromium.log" 2>&1
+      --window-size="1280,$height" --screenshot="$out/report.png" "file://$dir/report.html" >"$WORK/chromium.log" 2>&1
     ctl timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --dump-dom \
       "file://$dir/report.html" >"$out/report.dom.html" 2>>"$WORK/chromium.log"
     mark "report-chromium" "$t"
