@@ -62,7 +62,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.groundwork.k8s.plugins.module_utils._oidc import authentication_config, supported
+from ansible_collections.groundwork.k8s.plugins.module_utils._oidc import authentication_config, reload_status, supported
 
 
 def oidc_authentication_config(issuers, kubernetes_version, service_account_issuer=""):
@@ -74,8 +74,13 @@ def oidc_authentication_config(issuers, kubernetes_version, service_account_issu
             "issuers": [a["issuer"]["url"] for a in (config or {}).get("jwt", [])]}
 
 
+def oidc_reload_status(metrics_text, written_at):
+    """kube-apiserver /metrics text, file mtime -> 'success', 'failure' or 'pending' (its last reload is older)."""
+    return reload_status(str(metrics_text or ""), float(written_at or 0))
+
+
 class FilterModule(object):
     """OIDC issuers."""
 
     def filters(self):
-        return {"oidc_authentication_config": oidc_authentication_config}
+        return {"oidc_authentication_config": oidc_authentication_config, "oidc_reload_status": oidc_reload_status}

@@ -211,3 +211,26 @@ def conflicting_flags(apiserver_extra_args):
     else:
         names = [a.get("name") for a in (apiserver_extra_args or []) if isinstance(a, dict)]
     return sorted(str(n) for n in names if str(n).startswith("oidc-") or str(n) == "authentication-config")
+
+
+_RELOAD_METRIC = re.compile(
+    r'^apiserver_authentication_config_controller_automatic_reload_last_timestamp_seconds\{([^}]*)\}\s+(\S+)$', re.M)
+
+
+def reload_status(metrics_text, written_at):
+    """'success' or 'failure' when kube-apiserver's last automatic reload of the authentication configuration (its
+    /metrics) happened at or after ``written_at`` (the file's mtime), else 'pending'. A failure newer than the last
+    success wins: the API server keeps the previous configuration then."""
+    last = {}
+    for labels, value in _RELOAD_METRIC.findall(metrics_text or ""):
+        status = re.search(r'status="([^"]+)"', labels)
+        try:
+            ts = float(value)
+        except ValueError:
+            continue
+        if status:
+            last[status.group(1)] = max(ts, last.get(status.group(1), 0.0))
+    newest = max(last.items(), key=lambda kv: kv[1]) if last else None
+    if newest and newest[1] >= float(written_at or 0):
+        return newest[0] if newest[0] in ("success", "failure") else "pending"
+    return "pending"

@@ -11,11 +11,12 @@
 #             restart (same container); tokens through kubectl --token against the real API server:
 #             group platform-admins lists Nodes (whoami oidc:alice, oidc:platform-admins); no group -> 403;
 #             expired -> 401; another issuer -> 401; right issuer but a foreign key -> 401; wrong audience -> 401;
-#             a groups claim system:masters -> 401 (userValidationRules)
+#             a groups claim system:masters arrives as oidc:system:masters (the prefix)
 #   rerun     access.yml again changed=0; --check --diff changed=0
 #   bad       an http:// issuer is refused before anything changes (the file on cp1 unchanged)
 #   prune     the binding taken out of the inventory -> gone after the run, alice 403; a hand-made binding
-#             (no owner label) untouched; the issuer taken out -> alice 401, API server still not restarted
+#             (no owner label) untouched; the issuer changed to groups_prefix "" -> the system:masters token 401
+#             (userValidationRules); the issuer taken out -> alice 401, API server still not restarted
 # Prints the reload latency (playbook end -> first accepted token).
 # shellcheck disable=SC2154  # WORK, NAME, INV, CLUSTER, MIRROR_IP, ROOT, OUT: set by run.sh / lib.sh
 
@@ -42,6 +43,8 @@ oidc_status() { # host token
 oidc_all_status() { # token want -> 0 when every control plane answers want
   local h; for h in $(oidc_cps); do [ "$(oidc_status "$h" "$1")" = "$2" ] || return 1; done
 }
+oidc_crb() { kc cp1 get clusterrolebinding "$1" >/dev/null 2>&1; }
+oidc_no_crb() { ! oidc_crb "$1"; }
 apiserver_container() { kc cp1 -n kube-system get pod "kube-apiserver-$1" -o jsonpath='{.metadata.uid} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}'; }
 oidc_vars() { # file issuers(yes|no) binding(yes|no)
   {
@@ -136,7 +139,9 @@ part_oidc() {
   check "oidc: a token from another issuer is rejected (got $(oidc_status cp1 "$tok_other"))" oidc_all_status "$tok_other" 401
   check "oidc: a token of the issuer signed with a foreign key is rejected (got $(oidc_status cp1 "$tok_forged"))" oidc_all_status "$tok_forged" 401
   check "oidc: a token for another audience is rejected (got $(oidc_status cp1 "$tok_aud"))" oidc_all_status "$tok_aud" 401
-  check "oidc: a token claiming group system:masters is rejected (got $(oidc_status cp1 "$tok_masters"))" oidc_all_status "$tok_masters" 401
+  who=$(oidc_kubectl cp1 "$tok_masters" auth whoami -o jsonpath='{.status.userInfo.groups}')
+  check "oidc: a groups claim system:masters arrives prefixed, never as system:masters (got $who)" \
+    bash -c "grep -q 'oidc:system:masters' <<<'$who' && ! grep -q '\"system:masters\"' <<<'$who'"
 
   # ---- rerun: nothing to change
   t=$SECONDS
@@ -158,13 +163,22 @@ part_oidc() {
   kc cp1 create clusterrolebinding handmade-oidc-view --clusterrole=view --group=oidc:platform-admins >/dev/null
   oidc_vars "$WORK/oidc-vars.yml" yes no
   if play playbooks/access.yml -e "@$WORK/oidc-vars.yml"; then
-    check "oidc: the binding left the inventory and is gone" bash -c "! $(printf '%q ' "$LAB") ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get clusterrolebinding oidc-platform-admins >/dev/null 2>&1"
-    check "oidc: the hand-made binding without the owner label is untouched" kc cp1 get clusterrolebinding handmade-oidc-view
+    check "oidc: the binding left the inventory and is gone" oidc_no_crb oidc-platform-admins
+    check "oidc: the hand-made binding without the owner label is untouched" oidc_crb handmade-oidc-view
     check "oidc: alice cannot list Nodes after the removal (got $(oidc_status cp1 "$tok_admin"))" wait_for 30 oidc_all_status "$tok_admin" 403
   else fail "oidc: access.yml without the binding"; fi
   if play playbooks/access.yml -e "@$WORK/oidc-vars.yml"; then
     check "oidc: re-run after the removal changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
   else fail "oidc: access.yml re-run after the removal"; fi
+  # a changed issuer (no groups prefix) is reloaded too; then the userValidationRules are what keeps system:masters out
+  sed 's/^    groups_prefix: "oidc:"/    groups_prefix: ""/' "$WORK/oidc-vars.yml" > "$WORK/oidc-noprefix.yml"
+  if play playbooks/access.yml -e "@$WORK/oidc-noprefix.yml"; then
+    t=$SECONDS
+    if wait_for 180 oidc_all_status "$tok_masters" 401; then log "oidc: the changed issuer took effect after $(( SECONDS - t ))s"
+    else fail "oidc: without a groups prefix a token claiming system:masters still gets $(oidc_status cp1 "$tok_masters") (want 401)"; fi
+    who=$(oidc_kubectl cp1 "$tok_admin" auth whoami -o jsonpath='{.status.userInfo.groups}')
+    check "oidc: without the prefix alice's group is platform-admins (got $who)" grep -q '"platform-admins"' <<<"$who"
+  else fail "oidc: access.yml with groups_prefix \"\""; fi
   oidc_vars "$WORK/oidc-vars.yml" no no
   if play playbooks/access.yml -e "@$WORK/oidc-vars.yml"; then
     t=$SECONDS

@@ -146,3 +146,25 @@ def test_filter_returns_errors_instead_of_raising(tmp_path):
     assert out["config"]["jwt"][0]["issuer"]["certificateAuthority"] == PEM
     bad = f([dict(BASE, url="http://x")], "v1.33.3")
     assert bad["config"] is None and "https://" in bad["errors"][0]
+
+
+# what kube-apiserver v1.33.3 printed on the real lane after access.yml rewrote the file
+METRICS = '''# HELP apiserver_authentication_config_controller_automatic_reload_last_timestamp_seconds [BETA] Timestamp
+apiserver_authentication_config_controller_automatic_reload_last_timestamp_seconds{apiserver_id_hash="sha256:ef77",status="success"} 1.7965853864452195e+09
+apiserver_authentication_config_controller_automatic_reloads_total{apiserver_id_hash="sha256:ef77",status="success"} 1
+'''
+FAILED_LATER = METRICS + ('apiserver_authentication_config_controller_automatic_reload_last_timestamp_seconds'
+                          '{apiserver_id_hash="sha256:ef77",status="failure"} 1.7965859e+09\n')
+
+
+@pytest.mark.parametrize("text,written,want", [
+    (METRICS, 1796585386.0, "success"),
+    (METRICS, 1796585387.0, "pending"),       # the last reload is older than the file
+    ("", 1796585386.0, "pending"),            # no reload yet (fresh API server) or no metrics
+    (FAILED_LATER, 1796585800.0, "failure"),  # refused: the previous configuration stays
+    (FAILED_LATER, 1796585300.0, "failure"),  # the newest event wins
+    (FAILED_LATER, 1796586000.0, "pending"),
+])
+def test_reload_status_from_the_api_servers_metrics(text, written, want):
+    assert _oidc.reload_status(text, written) == want
+    assert FilterModule().filters()["oidc_reload_status"](text, written) == want
