@@ -35,10 +35,10 @@ def summary(times):
 def interleave(ways, rounds, warmup=True):
     """ways: list of (name, fn(round) -> result). Returns ({name: [seconds]}, {name: [result]})."""
     if warmup:
-        for _, fn in ways:
+        for dummy, fn in ways:
             fn(-1)
-    times = {name: [] for name, _ in ways}
-    outs = {name: [] for name, _ in ways}
+    times = {name: [] for name, dummy in ways}
+    outs = {name: [] for name, dummy in ways}
     for r in range(rounds):
         order = ways if r % 2 == 0 else list(reversed(ways))
         for name, fn in order:

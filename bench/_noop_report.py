@@ -74,7 +74,7 @@ def main():
         walls.append(float(wall))
         last = analyse(load(path))
         changed_all.append(last[1])
-    runs, _, per_role, per_task, per_play = last
+    runs, dummy, per_role, per_task, per_play = last
     ways = {a.label: B.summary(walls)}
     med = ways[a.label]["median"]
     heads = [B.headline("%s, median" % a.label, med, a.target, "lower", "s")]

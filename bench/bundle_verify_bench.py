@@ -73,7 +73,7 @@ def main():
     threads = "groundwork, %d threads" % min(8, (os.cpu_count() or 2) * 2)
     cases = [("sha256sum -c", sha256sum), ("groundwork, 1 thread", ours(1)), (threads, ours())]
     # warm-up (page cache) is interleave's first pass; every call raises unless every file verified
-    times, _ = B.interleave([(name, lambda r, fn=fn: fn()) for name, fn in cases], args.rounds)
+    times, dummy = B.interleave([(name, lambda r, fn=fn: fn()) for name, fn in cases], args.rounds)
     ways = {name: B.summary(t) for name, t in times.items()}
     heads = [B.headline("bundle verify: sha256sum time / groundwork time", B.ratio(ways, "sha256sum -c", threads),
                         1.0, "higher"),

@@ -37,7 +37,7 @@ def load(results):
 
 def chart(points, target, unit, better, w=360, h=120, pad=28):
     """points: [(label, value)] in time order -> inline SVG."""
-    vals = [v for _, v in points if v is not None] + ([target] if target is not None else [])
+    vals = [v for dummy, v in points if v is not None] + ([target] if target is not None else [])
     if not vals:
         return "<svg width='%d' height='%d'><text x='8' y='20'>no data (skipped)</text></svg>" % (w, h)
     hi = max(vals) * 1.15 or 1.0
@@ -51,21 +51,21 @@ def chart(points, target, unit, better, w=360, h=120, pad=28):
              "<text x='2' y='%d' font-size='10'>0</text>" % (h - pad),
              "<text x='2' y='%d' font-size='10'>%.3g</text>" % (pad, hi)]
     if target is not None:
-        _, ty = xy(0, target)
+        dummy, ty = xy(0, target)
         parts.append("<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' stroke='#c60' stroke-dasharray='4 3'/>"
                      % (pad, ty, w - pad, ty))
         parts.append("<text x='%d' y='%.1f' font-size='10' fill='#c60'>target %s %g%s</text>"
-                     % (w - pad - 90, ty - 3, "<=" if better == "lower" else ">=", target, unit))
+                     % (w - pad - 90, ty - 3, "&lt;=" if better == "lower" else "&gt;=", target, unit))
     pts = [(xy(i, v), v, lab) for i, (lab, v) in enumerate(points) if v is not None]
     if len(pts) > 1:
         parts.append("<polyline fill='none' stroke='#36c' stroke-width='2' points='%s'/>"
-                     % " ".join("%.1f,%.1f" % p for p, _, _ in pts))
+                     % " ".join("%.1f,%.1f" % p for p, dummy, dummy2 in pts))
     for (x, y), v, lab in pts:
         ok = target is None or (v <= target if better == "lower" else v >= target)
         parts.append("<circle cx='%.1f' cy='%.1f' r='3.5' fill='%s'><title>%s: %.3g%s</title></circle>"
                      % (x, y, "#2a2" if ok else "#d22", html.escape(lab), v, unit))
     if pts:
-        (x, y), v, _ = pts[-1]
+        (x, y), v, dummy = pts[-1]
         parts.append("<text x='%.1f' y='%.1f' font-size='11' font-weight='bold'>%.2f%s</text>"
                      % (min(x + 5, w - 40), max(y - 5, 10), v, unit))
     parts.append("</svg>")
@@ -93,7 +93,7 @@ def render(docs):
            " on the same machine in the same run; a ratio is the ratio of medians. Machine: 2 shared CPUs, other work"
            " running: read the ratios, and the spread.</p><h2>Headlines over time</h2><div class='cards'>"]
     for name, s in series.items():
-        last = next((v for _, v in reversed(s["points"]) if v is not None), None)
+        last = next((v for dummy, v in reversed(s["points"]) if v is not None), None)
         met = None if last is None or s["target"] is None else (
             last <= s["target"] if s["better"] == "lower" else last >= s["target"])
         cls = "skip" if last is None else ("ok" if met or met is None else "bad")

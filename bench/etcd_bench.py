@@ -126,7 +126,7 @@ def main():
             save_ways.append(("etcd_snapshot module (ansible-playbook)", module))
         times, outs = B.interleave(save_ways, a.rounds)
         want = status(outs["raw etcdctl snapshot save"][-1])
-        saved = {n: status(outs[n][-1]) for n, _ in save_ways}
+        saved = {n: status(outs[n][-1]) for n, dummy in save_ways}
         eq_save = all(v == want for v in saved.values())
         notes = ["%s: %s" % (n, v) for n, v in saved.items() if v != want]
 
@@ -171,7 +171,7 @@ def main():
         rtimes, routs = B.interleave(restore_ways, a.rounds)
         times.update(rtimes)
         # a restored db holds the new membership too: compared with raw's restored db, not the snapshot
-        db = [status(os.path.join(dd, "member", "snap", "db")) for n, _ in restore_ways for dd in routs[n][-1]]
+        db = [status(os.path.join(dd, "member", "snap", "db")) for n, dummy in restore_ways for dd in routs[n][-1]]
         eq_restore = all(x == db[0] for x in db) and db[0]["revision"] == want["revision"]
 
         ways = {n: B.summary(t) for n, t in times.items()}

@@ -487,8 +487,8 @@ def main():
 
     # the timed part is each way's own (its directory set-up and checks are outside the clock)
     ways = [(n, way(n, f)) for n, f in fns]
-    _, outs = B.interleave(ways, args.rounds, warmup=False)
-    summ = {n: B.summary(outs[n]) for n, _ in fns}
+    dummy, outs = B.interleave(ways, args.rounds, warmup=False)
+    summ = {n: B.summary(outs[n]) for n, dummy in fns}
     mod = fns[0][0]
     heads = []
     if kubeadm:
