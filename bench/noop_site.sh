@@ -73,5 +73,6 @@ for i in $(seq 1 "$RERUNS"); do
 done
 
 mkdir -p "$OUTDIR"
-python3 "$ROOT/bench/_noop_report.py" --install "$INSTALL" --hosts 5 --target 30 \
+# GW_BENCH_NOTE: recorded in the result (e.g. which lab variables differ from the scenario's)
+python3 "$ROOT/bench/_noop_report.py" --install "$INSTALL" --hosts 5 --target 30 ${GW_BENCH_NOTE:+--note "$GW_BENCH_NOTE"} \
   --out "$OUTDIR/noop_site-$(date -u +%Y%m%dT%H%M%SZ).json" "${runs[@]}"
