@@ -296,6 +296,120 @@ def write_apt_index(apt_dir, run, cache):
     return changed
 
 
+# --------------------------------------------------------------------------- signed APT repository
+APT_KEY_FILE = "groundwork-apt.asc"
+APT_KEY_UID = "Groundwork site APT repository <apt@groundwork.invalid>"
+
+
+def apt_indexes(apt_dir):
+    """The index files of a flat repository that exist (Packages and/or Packages.gz), sorted."""
+    return [n for n in ("Packages", "Packages.gz") if os.path.isfile(os.path.join(apt_dir, n))]
+
+
+def apt_release(apt_dir, date):
+    """The `Release` file of the flat repository in ``apt_dir``: sizes and SHA256 of its indexes.
+
+    ``date`` is an RFC 2822 date (the time the index last changed: apt refuses dates in the future only).
+    """
+    lines = ["Origin: Groundwork", "Label: Groundwork site mirror", "Date: %s" % date, "SHA256:"]
+    names = apt_indexes(apt_dir)
+    if not names:
+        raise GroundworkError("no Packages index in %s to sign" % apt_dir)
+    for name in names:
+        path = os.path.join(apt_dir, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        lines.append(" %s %d %s" % (hashlib.sha256(data).hexdigest(), len(data), name))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def release_indexes(release):
+    """The ``SHA256:`` entries of a Release text: {name: (sha256, size)}."""
+    out, inside = {}, False
+    for line in release.decode().splitlines():
+        if line.startswith("SHA256:"):
+            inside = True
+            continue
+        if inside and line.startswith(" "):
+            digest, size, name = line.split()
+            out[name] = (digest, int(size))
+        else:
+            inside = False
+    return out
+
+
+def release_current(apt_dir, release):
+    """True when an existing Release still describes the Packages files on disk."""
+    if release is None:
+        return False
+    idx = release_indexes(release)
+    names = apt_indexes(apt_dir)
+    if sorted(idx) != names:
+        return False
+    for name in names:
+        data = read_bytes(os.path.join(apt_dir, name))
+        if data is None or idx.get(name) != (hashlib.sha256(data).hexdigest(), len(data)):
+            return False
+    return True
+
+
+def gpg_argv(gnupg_home, *args):
+    return ["gpg", "--homedir", gnupg_home, "--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback",
+            "--passphrase", ""] + list(args)
+
+
+def apt_signing_key(gnupg_home, run):
+    """Fingerprint of the site APT key in ``gnupg_home`` (created when absent) and its armored public key."""
+    if not os.path.isdir(gnupg_home):
+        os.makedirs(gnupg_home, mode=0o700)
+    os.chmod(gnupg_home, 0o700)
+    listing = run(gpg_argv(gnupg_home, "--with-colons", "--list-secret-keys"))
+    fprs = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
+    if not fprs:
+        run(gpg_argv(gnupg_home, "--quick-gen-key", APT_KEY_UID, "ed25519", "sign", "never"))
+        listing = run(gpg_argv(gnupg_home, "--with-colons", "--list-secret-keys"))
+        fprs = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
+    if not fprs:
+        raise GroundworkError("gpg made no signing key in %s" % gnupg_home)
+    pub = run(gpg_argv(gnupg_home, "--armor", "--export", fprs[0]))
+    return fprs[0], pub.encode() if isinstance(pub, str) else pub
+
+
+def sign_apt_repo(apt_dir, gnupg_home, run, now):
+    """Release + InRelease + Release.gpg for ``apt_dir`` and the public key beside them.
+
+    Re-signs only when the Release no longer matches the indexes, a signature file is missing, or gpgv
+    rejects it; returns (changed, fingerprint).
+    """
+    fpr, pub = apt_signing_key(gnupg_home, run)
+    changed = write_if_changed(os.path.join(apt_dir, APT_KEY_FILE), pub)
+    rel_path = os.path.join(apt_dir, "Release")
+    release = read_bytes(rel_path)
+    if not release_current(apt_dir, release):
+        release = apt_release(apt_dir, now)
+        write_atomic(rel_path, release, mode=0o644)
+        changed = True
+    inrelease, detached = os.path.join(apt_dir, "InRelease"), os.path.join(apt_dir, "Release.gpg")
+    good = False
+    if not changed and os.path.isfile(inrelease) and os.path.isfile(detached):
+        try:
+            run(gpg_argv(gnupg_home, "--verify", inrelease))
+            run(gpg_argv(gnupg_home, "--verify", detached, rel_path))
+            good = True
+        except GroundworkError:
+            good = False
+    if not good:
+        for out in (inrelease, detached):
+            tmp = out + ".tmp"
+            mode = "--clearsign" if out == inrelease else "--detach-sign"
+            run(gpg_argv(gnupg_home, "--local-user", fpr, "--armor", "--digest-algo", "SHA256", mode,
+                         "--output", tmp, rel_path))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+        changed = True
+    return changed, fpr
+
+
 # --------------------------------------------------------------------------- sums, signature, tarball
 def bundle_sums(bundle_dir, cache):
     rows = [(cache.sha256(os.path.join(bundle_dir, rel)), rel)

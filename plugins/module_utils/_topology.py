@@ -36,6 +36,8 @@ DEFAULTS = {
     "groundwork_pod_subnet": "10.244.0.0/16",
     "groundwork_mirror_url": "",
     "groundwork_registry_mirror": "",
+    "groundwork_apt_repo_url": "",
+    "groundwork_apt_repo_key": "",
     "groundwork_allow_single_etcd": False,
     "groundwork_allow_even_control_planes": False,
     "groundwork_extra_groups": [],
@@ -430,11 +432,24 @@ def _check_extra_groups(groups, settings, rep):
     for h in mirrors:
         if h in cluster:
             rep.warn("Mirror host '%s' is also a cluster node; an outage of the node takes the mirror with it." % h)
+    _check_apt_key(settings, rep)
     etcd = set(_members(groups, "etcd"))
     both = sorted(etcd & set(_members(groups, "kube_control_plane")))
     if both:
         rep.warn("Host(s) %s run both a control plane and an external etcd member; "
                  "they share failure and disk I/O." % ", ".join(both))
+
+
+def _check_apt_key(settings, rep):
+    """A site APT repository is used only with its signing key pinned (never trusted=yes)."""
+    url = settings.get("groundwork_apt_repo_url") or ""
+    key = settings.get("groundwork_apt_repo_key") or ""
+    if url and "BEGIN PGP PUBLIC KEY BLOCK" not in str(key):
+        rep.error("groundwork_apt_repo_url is set (%s) but groundwork_apt_repo_key is %s: the nodes would "
+                  "install packages nobody signed." % (url, "not an armored OpenPGP public key" if key else "empty"),
+                  "set groundwork_apt_repo_key to the site APT key the bundle was signed with (the bundle's "
+                  "apt/groundwork-apt.asc; mirror.yml build prints its path and fingerprint), e.g. "
+                  "groundwork_apt_repo_key: \"{{ lookup('ansible.builtin.file', 'files/groundwork-apt.asc') }}\".")
 
 
 def _topology_name(cps, workers, etcd_mode):

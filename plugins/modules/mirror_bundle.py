@@ -85,6 +85,14 @@ options:
         at their bundle path, then by upstream file name; images as C(images/NAME.oci.tar) (oci-archive);
         packages as C(apt/FILE.deb) (missing ones still come from apt).
     type: path
+  apt_signing_home:
+    description:
+      - GnuPG home directory holding the site's APT signing key (an ed25519 OpenPGP key made there with C(gpg) when
+        absent). The bundle's APT repository then gets C(Release), C(InRelease) and C(Release.gpg) signed by it, and its
+        armored public key as C(apt/groundwork-apt.asc): nodes pin that key (C(groundwork_apt_repo_key)) and use the
+        repository with C(signed-by), never C(trusted=yes).
+      - Unset leaves the repository unsigned (only for bundles without packages).
+    type: path
   signing_key:
     description:
       - ed25519 private key (PEM) that signs C(MANIFEST.sha256); created (0600) when absent, with its public
@@ -125,6 +133,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+apt_public_key:
+  description: Path of the armored public key of the signed APT repository in the bundle (pin it on the nodes).
+  returned: when O(apt_signing_home) is set and the bundle has packages
+  type: str
+apt_key_fingerprint:
+  description: OpenPGP fingerprint of the site APT signing key.
+  returned: when O(apt_signing_home) is set and the bundle has packages
+  type: str
 copied:
   description: Names of the files, images (C(image:NAME)) and packages (C(deb:FILE)) copied in this run.
   returned: always
@@ -158,6 +174,7 @@ tarball_sha256:
   type: str
 """
 
+import email.utils
 import json
 import os
 
@@ -297,6 +314,12 @@ def build(module):
                 os.unlink(os.path.join(apt_dir, f))
         if not check and M.write_apt_index(apt_dir, run, cache):
             res["copied"].append("apt index")
+        if p["apt_signing_home"] and not check:
+            apt_changed, res["apt_key_fingerprint"] = M.sign_apt_repo(
+                apt_dir, p["apt_signing_home"], run, email.utils.formatdate(usegmt=True))
+            if apt_changed:
+                res["copied"].append("apt Release signature")
+            res["apt_public_key"] = os.path.join(apt_dir, M.APT_KEY_FILE)
 
     if check:
         res["changed"] = bool(res["copied"]) or not os.path.isfile(os.path.join(dest, A.SUMS_FILE))
@@ -358,6 +381,7 @@ def main():
             package_groups=dict(type="list", elements="str"),
             source_dir=dict(type="path"),
             signing_key=dict(type="path", no_log=False),
+            apt_signing_home=dict(type="path"),
             tarball=dict(type="path"),
             skopeo=dict(type="path", default="skopeo"),
             timeout=dict(type="int", default=60),

@@ -5,13 +5,19 @@
 #                                     their dependencies) into $REPO, writes Packages.gz
 #   lab-apt-repo.sh serve LAB IP   -> serves $REPO over HTTP on IP:8080 inside the lab's
 #                                     controller namespace; prints the server's pid
-# The repository is `deb [trusted=yes] http://IP:8080 ./`, what groundwork_apt_repo_url expects.
+# The repository is signed like a site's (tests/helpers/sign-apt-repo.py, the product's signing code):
+# `deb [signed-by=KEY] http://IP:8080 ./`, what groundwork_apt_repo_url + groundwork_apt_repo_key expect;
+# the key is $REPO/groundwork-apt.asc.
 set -euo pipefail
 CACHE=${GW_LAB_CACHE:-/var/cache/groundwork-lab}
 REPO=${GW_APT_REPO_DIR:-$CACHE/apt-hostroles}
 # what the host roles install (prerequisites_packages includes python3-cryptography/python3-yaml for the PKI modules)
 PACKAGES=(containerd runc containernetworking-plugins haproxy keepalived conntrack socat ethtool ebtables
           iptables ipset ca-certificates python3-cryptography python3-yaml busybox-static)
+
+sign() {
+  "$(dirname "$0")/../../.venv/bin/python" "$(dirname "$0")/sign-apt-repo.py" "$REPO" "$CACHE/apt-gnupg" >/dev/null
+}
 
 build() {
   local rootfs stamp want
@@ -21,6 +27,7 @@ build() {
   want="${PACKAGES[*]}|$(basename "$rootfs")"
   stamp=$REPO/.built-for
   if [ -s "$REPO/Packages.gz" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    sign
     echo "apt repo: $REPO (cached, $(find "$REPO" -maxdepth 1 -name '*.deb' | wc -l) packages)"; return 0
   fi
   mkdir -p "$REPO/partial"
@@ -35,6 +42,7 @@ build() {
   fi
   (cd "$REPO" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null | gzip -9n > Packages.gz.tmp && mv Packages.gz.tmp Packages.gz)
   echo "$want" > "$stamp"
+  sign
   echo "apt repo: $REPO ($(find "$REPO" -maxdepth 1 -name '*.deb' | wc -l) packages)"
 }
 

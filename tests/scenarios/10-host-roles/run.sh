@@ -27,6 +27,7 @@ trap cleanup EXIT
 t0=$SECONDS
 
 "$ROOT/tests/helpers/lab-apt-repo.sh" build
+export GW_LAB_APT_KEY=${GW_APT_REPO_DIR:-${GW_LAB_CACHE:-/var/cache/groundwork-lab}/apt-hostroles}/groundwork-apt.asc
 "$LAB" down --name "$NAME" >/dev/null 2>&1 || true
 # other labs on this machine share its limits (inotify instances): retry a busy machine a few times
 up=""
@@ -44,7 +45,7 @@ labssh() { "$LAB" ssh --name "$NAME" "$@"; }
 
 play() { # log-file -> runs the scenario play from the controller namespace
   "$LAB" ctl --name "$NAME" -- env PATH="$PATH" ANSIBLE_COLLECTIONS_PATH="$ANSIBLE_COLLECTIONS_PATH" \
-    ANSIBLE_CONFIG="$ANSIBLE_CONFIG" ANSIBLE_FORCE_COLOR=0 \
+    ANSIBLE_CONFIG="$ANSIBLE_CONFIG" ANSIBLE_FORCE_COLOR=0 GW_LAB_APT_KEY="$GW_LAB_APT_KEY" \
     ansible-playbook -i "$LAB_INV" -i "$HERE/inventory" "$HERE/play.yml" > "$1" 2>&1
 }
 recap() { sed -n '/^PLAY RECAP/,$p' "$1" | grep -E '^[a-z0-9]+ +:'; }

@@ -42,6 +42,9 @@ build_apt_repo() {
     (cd "$APT_CACHE" && dpkg-scanpackages -m . 2>/dev/null | gzip -9 > Packages.gz.new && mv Packages.gz.new Packages.gz)
     printf '%s' "$APT_PACKAGES" > "$APT_CACHE/.packages"
   fi
+  # signed like a site's repository (the product's own signing code); the key is pinned in vars.yml
+  "$ROOT/.venv/bin/python" "$ROOT/tests/helpers/sign-apt-repo.py" "$APT_CACHE" "$APT_CACHE/../apt-gnupg" >/dev/null \
+    || { exec 7>&-; echo "signing the lab APT repository failed"; return 1; }
   exec 7>&-
   mkdir -p "$WORK/www"
   ln -sfn "$APT_CACHE" "$WORK/www/apt"
@@ -171,6 +174,7 @@ groundwork_cluster_name: groundwork-lab
 # The lab inventory puts every host in its own group "lab".
 groundwork_extra_groups: [lab]
 groundwork_apt_repo_url: "$base/apt"
+groundwork_apt_repo_key: "{{ lookup('ansible.builtin.file', '$APT_CACHE/groundwork-apt.asc') }}"
 # Kubernetes binaries: the doubles, installed where the real ones go (no double-specific code in roles).
 kubernetes_binaries_source: url
 kubernetes_binaries_files:

@@ -137,9 +137,14 @@ EOV
   hosts: etcd
   gather_facts: false
   tasks:
+    - name: The lab repository's signing key
+      ansible.builtin.copy:
+        src: "$APT_CACHE/groundwork-apt.asc"
+        dest: /etc/apt/keyrings/groundwork-lab.asc
+        mode: "0644"
     - name: APT source
       ansible.builtin.copy:
-        content: "deb [trusted=yes] http://$CTL_IP:$HTTP_PORT/apt ./\n"
+        content: "deb [signed-by=/etc/apt/keyrings/groundwork-lab.asc] http://$CTL_IP:$HTTP_PORT/apt ./\n"
         dest: /etc/apt/sources.list.d/groundwork-lab.list
         mode: "0644"
     - name: Libraries

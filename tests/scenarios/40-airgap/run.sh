@@ -35,7 +35,7 @@ python3 tests/airgap/make_lab_artifacts.py "$ART" >/dev/null
 BUILD_VARS=(-e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml"
   -e "mirror_build_dir=$WORK/bundle" -e "mirror_build_state_dir=$WORK/bundle.state"
   -e "mirror_build_tarball=$WORK/groundwork-bundle.tar" -e "mirror_build_signing_key=$WORK/bundle-signing.key"
-  -e "ansible_python_interpreter=$PY")
+  -e "mirror_build_apt_signing_home=$WORK/apt-gnupg" -e "ansible_python_interpreter=$PY")
 
 say "2. build the bundle (connected machine; OS packages through apt)"
 t=$SECONDS
@@ -110,6 +110,7 @@ all:
     groundwork_mirror_url: http://$MIRROR_IP:8080
     groundwork_registry_mirror: $MIRROR_IP:5000
     groundwork_apt_repo_url: http://$MIRROR_IP:8080/apt
+    groundwork_apt_repo_key: "{{ lookup('ansible.builtin.file', '$WORK/bundle/apt/groundwork-apt.asc') }}"
     mirror_serve_bundle_tarball: $WORK/groundwork-bundle.tar
     mirror_serve_signing_pubkey: $WORK/bundle-signing.key.pub
 YML

@@ -34,6 +34,7 @@ build_bundle() {
     -e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml" \
     -e "mirror_build_dir=$RWORK/$tag/bundle" -e "mirror_build_state_dir=$RWORK/$tag/bundle.state" \
     -e "mirror_build_tarball=$BUNDLE" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
+    -e "mirror_build_apt_signing_home=$RWORK/apt-gnupg" \
     -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$RWORK/$tag/build.log" 2>&1
   local rc=$?
   exec 8>&-
@@ -56,6 +57,8 @@ EOF
     -e "mirror_serve_bundle_tarball=$BUNDLE" -e "mirror_serve_signing_pubkey=$RWORK/bundle-signing.key.pub" \
     > "$WORK/serve.log" 2>&1 || { tail -30 "$WORK/serve.log"; return 1; }
   ssh_host mirror -- cat /etc/groundwork/mirror-pki/ca.crt > "$WORK/inv/files/site-mirror-ca.crt" || return 1
+  # the site APT key, pinned from the build machine's bundle (docs/airgap.md), not fetched from the mirror
+  cp "$(dirname "$BUNDLE")/bundle/apt/groundwork-apt.asc" "$WORK/inv/files/groundwork-apt.asc" || return 1
   T_SERVE=$((SECONDS - t))
 }
 
@@ -70,6 +73,7 @@ groundwork_artifact_manifest: $ART/manifest.yml
 groundwork_mirror_url: http://$MIRROR_IP:8080
 groundwork_registry_mirror: $MIRROR_IP:5000
 groundwork_apt_repo_url: http://$MIRROR_IP:8080/apt
+groundwork_apt_repo_key: "{{ lookup('ansible.builtin.file', '$WORK/inv/files/groundwork-apt.asc') }}"
 container_runtime_source: mirror
 container_runtime_registry_fallback_to_upstream: false
 container_runtime_registry_ca: "{{ lookup('ansible.builtin.file', '$WORK/inv/files/site-mirror-ca.crt') }}"

@@ -241,3 +241,20 @@ def test_nth_subnet_refuses(network, prefix, index):
     from ansible_collections.groundwork.k8s.plugins.module_utils._topology import nth_subnet
     with pytest.raises(ValueError):
         nth_subnet(network, prefix, index)
+
+
+KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+
+@pytest.mark.parametrize("key,fragment", [
+    ("", "groundwork_apt_repo_key is empty"),
+    ("ssh-ed25519 AAAA", "not an armored OpenPGP public key"),
+])
+def test_site_apt_repository_needs_its_signing_key(key, fragment):
+    errs = errors(*inv(cp=1, groundwork_apt_repo_url="http://192.0.2.5:8080/apt", groundwork_apt_repo_key=key))
+    assert len(errs) == 1 and fragment in errs[0] and "apt/groundwork-apt.asc" in errs[0], errs
+
+
+def test_site_apt_repository_with_key_or_no_repository_is_fine():
+    assert errors(*inv(cp=1, groundwork_apt_repo_url="http://192.0.2.5:8080/apt", groundwork_apt_repo_key=KEY)) == []
+    assert errors(*inv(cp=1)) == []
