@@ -30,11 +30,18 @@ finish() {
 }
 trap finish EXIT
 
-if [ "${GW_BENCH_REUSE:-0}" = 1 ] && [ -s "$WORK/vars.yml" ]; then
+if [ "${GW_BENCH_REUSE:-0}" != 0 ]; then
   INV=$("$LAB" inventory --name "$NAME") || { echo "no lab $NAME to reuse"; exit 1; }
+  mkdir -p "$WORK"
+  if [ ! -s "$WORK/vars.yml" ]; then { build_apt_repo && stage_doubles; } || { echo "staging failed"; exit 1; }; fi
   # a server left by the run that kept the lab still serves the same directory
   serve || ctl python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
     "http://$CTL_IP:$HTTP_PORT/" || { echo "cannot serve the lab's files"; exit 1; }
+  if [ ! -s "$WORK/vars.yml" ]; then
+    write_groups cp1,cp2,cp3 w1,w2 haproxy
+    write_vars
+    [ -z "${GW_BENCH_VARS:-}" ] || printf '%s\n' "$GW_BENCH_VARS" >> "$WORK/vars.yml"
+  fi
   INSTALL=null
 else
   rm -rf "$WORK"; mkdir -p "$WORK"
