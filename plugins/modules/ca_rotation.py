@@ -32,7 +32,7 @@ description:
 author:
   - Groundwork maintainers (@groundwork)
 requirements:
-  - cryptography >= 3.4 on the target host (Debian bookworm's 38 works)
+  - cryptography >= 38 on the target host (Debian 12 python3-cryptography)
 extends_documentation_fragment:
   - groundwork.k8s.attributes
 attributes:

@@ -65,9 +65,9 @@ EXAMPLES = r"""
     peer_urls: [https://10.0.0.14:2380]
     promote: false
     endpoints: "{{ etcd_client_urls }}"
-    cacert: /etc/etcd/pki/ca.crt
-    cert: /etc/etcd/pki/healthcheck-client.crt
-    key: /etc/etcd/pki/healthcheck-client.key
+    cacert: /etc/kubernetes/pki/etcd/ca.crt
+    cert: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+    key: /etc/kubernetes/pki/etcd/healthcheck-client.key
   register: added
 
 - name: Promote it once it runs
@@ -75,9 +75,9 @@ EXAMPLES = r"""
     name: etcd4
     peer_urls: [https://10.0.0.14:2380]
     endpoints: "{{ etcd_client_urls }}"
-    cacert: /etc/etcd/pki/ca.crt
-    cert: /etc/etcd/pki/healthcheck-client.crt
-    key: /etc/etcd/pki/healthcheck-client.key
+    cacert: /etc/kubernetes/pki/etcd/ca.crt
+    cert: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+    key: /etc/kubernetes/pki/etcd/healthcheck-client.key
 
 - name: Remove a dead member
   groundwork.k8s.etcd_member:

@@ -34,9 +34,9 @@ EXAMPLES = r"""
 - name: Read the external etcd cluster
   groundwork.k8s.etcd_member_info:
     endpoints: [https://10.0.0.11:2379, https://10.0.0.12:2379, https://10.0.0.13:2379]
-    cacert: /etc/etcd/pki/ca.crt
-    cert: /etc/etcd/pki/healthcheck-client.crt
-    key: /etc/etcd/pki/healthcheck-client.key
+    cacert: /etc/kubernetes/pki/etcd/ca.crt
+    cert: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+    key: /etc/kubernetes/pki/etcd/healthcheck-client.key
   register: etcd
 
 - name: Stacked etcd on a kubeadm control plane

@@ -81,9 +81,9 @@ EXAMPLES = r"""
     dest_dir: /var/backups/etcd
     keep: 7
     endpoints: "{{ etcd_client_urls }}"
-    cacert: /etc/etcd/pki/ca.crt
-    cert: /etc/etcd/pki/healthcheck-client.crt
-    key: /etc/etcd/pki/healthcheck-client.key
+    cacert: /etc/kubernetes/pki/etcd/ca.crt
+    cert: /etc/kubernetes/pki/etcd/healthcheck-client.crt
+    key: /etc/kubernetes/pki/etcd/healthcheck-client.key
   register: snap
 
 - name: Stacked etcd, at most one snapshot per hour
