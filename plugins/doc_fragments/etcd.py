@@ -20,7 +20,7 @@ options:
   cacert:
     description:
       - CA bundle that signed the members' server certificates.
-      - External etcd C(/etc/etcd/pki/ca.crt); stacked etcd C(/etc/kubernetes/pki/etcd/ca.crt).
+      - C(/etc/kubernetes/pki/etcd/ca.crt) for both external members and stacked etcd (kubeadm's layout).
     type: path
   cert:
     description:

@@ -324,7 +324,7 @@ class Etcd:
     """etcdctl (v3 API) and, when present, etcdutl; same code for 3.4 and 3.5+.
 
     ``endpoints`` are client URLs; ``cacert``/``cert``/``key`` the client TLS files
-    (external members: /etc/etcd/pki/...; stacked: /etc/kubernetes/pki/etcd/...).
+    (kubeadm's layout, external members and stacked alike: /etc/kubernetes/pki/etcd/...).
     """
 
     def __init__(self, endpoints=None, cacert=None, cert=None, key=None, etcdctl="etcdctl", etcdutl=None,
