@@ -18,7 +18,8 @@
 #        5 Nodes Ready; phase 3 refused within the service-account grace period; phase 2 again changed=0
 #   addremove (on the HA cluster) w2, then cp3, removed (remove_node.yml: Node deleted, cp3's etcd member
 #        removed, the API still answers) and added back (add_node.yml touches only it); 5 Ready, 3 members
-#   single  a lab of its own: 1 host is the whole cluster; a workload runs; re-run changed=0
+#   single  a lab of its own: 1 host is the whole cluster; first site.yml --check --diff on the fresh host (rc 0,
+#        no file changed; GW_REAL_FRESH_CHECK=0 skips it), then the install; a workload runs; re-run changed=0
 #   external  a lab of its own: 3 external etcd members + 1 control plane + 1 worker; re-run changed=0
 #   dr   (on the HA cluster) a Secret and a ConfigMap, backup.yml (the site's scheduled backups, backup host =
 #        the mirror host), one more Secret; every control plane wiped (kubelet stopped, containers killed,
@@ -345,6 +346,22 @@ part_single() {
   local t
   write_groups cp1 "" none "" ""
   write_real_vars
+  if [ "${GW_REAL_FRESH_CHECK:-1}" = 1 ]; then
+    # check mode on a FRESH host (issue 16): rc 0, and nothing below /etc, /usr, /var/lib, /opt changed
+    t=$SECONDS
+    ssh_host cp1 -- touch /run/gw-fresh-check.stamp
+    if play site.yml --check --diff; then
+      mark "single-fresh-check" "$t"
+      local newer
+      newer=$(ssh_host cp1 -- find /etc /usr /var/lib /opt -xdev -newer /run/gw-fresh-check.stamp \
+        -not -path '/var/lib/systemd/*' -not -path '/var/lib/apt/lists/*' -not -path '/var/lib/dpkg/*' 2>/dev/null | head -20)
+      check "single: site.yml --check --diff on the fresh host changed no file (changed: ${newer:-none})" [ -z "$newer" ]
+      log "single: --check --diff on the fresh host: rc 0, $(changed_sum) task(s) would change ($(( SECONDS - t ))s)"
+    else
+      fail "single: site.yml --check --diff on the fresh host failed"
+      grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60
+    fi
+  fi
   t=$SECONDS
   if play site.yml; then mark "single-site.yml" "$t"; log "single: site.yml ok ($(( SECONDS - t ))s)"; else
     fail "single: site.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
