@@ -47,7 +47,7 @@ def _gather(c, tmp_path):
 
 
 def test_real_member_health_and_db_size(member, tmp_path):
-    got, _ = _gather(member, tmp_path)
+    got = _gather(member, tmp_path)[0]
     assert got["groundwork_etcd_member_healthy"] == 1
     assert got["groundwork_etcd_db_size_bytes"] > 0
     assert got["groundwork_etcd_db_quota_bytes"] == 4 * 1024 ** 3  # --quota-backend-bytes of the helper
