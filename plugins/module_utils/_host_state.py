@@ -7,6 +7,7 @@ which swap areas are active. Plain functions over a file reader, so tests need n
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -54,6 +55,43 @@ def parse_swaps(text):
     return out
 
 
-def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read):
+def _sha256(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for buf in iter(lambda: f.read(chunk), b""):
+            h.update(buf)
+    return h.hexdigest()
+
+
+def stale_files(files, stat=os.stat, sha256=_sha256):
+    """Paths of ``files`` ({path or dest, checksum 'sha256:HEX' or HEX[, mode '0755', uid, gid]}) that are missing, differ
+    from their sha256, or have another mode/owner: what an install task must (re)write. A checksum in another
+    algorithm cannot be judged here: that file is reported stale (the install task checks it itself)."""
+    out = []
+    for f in files:
+        path = f.get("path") or f.get("dest")
+        if not path:
+            raise GroundworkError("files: each entry needs a path (got %r)" % (f.get("name") or f,))
+        algo, dummy, want = str(f.get("checksum") or "").rpartition(":")
+        try:
+            st = stat(path)
+        except OSError:
+            out.append(path)
+            continue
+        if algo not in ("", "sha256") or not want:
+            out.append(path)
+            continue
+        mode = f.get("mode")
+        if mode is not None and (st.st_mode & 0o7777) != int(str(mode), 8):
+            out.append(path)
+        elif (f.get("uid") is not None and st.st_uid != f["uid"]) or (f.get("gid") is not None and st.st_gid != f["gid"]):
+            out.append(path)
+        elif sha256(path) != want.lower():
+            out.append(path)
+    return out
+
+
+def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=()):
     swaps = parse_swaps(read(swaps_path)) if exists(swaps_path) else []
-    return {"absent_features": absent_features(features, exists, read), "swap_areas": swaps}
+    return {"absent_features": absent_features(features, exists, read), "swap_areas": swaps,
+            "stale_files": stale_files(files) if files else []}

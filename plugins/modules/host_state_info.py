@@ -29,6 +29,16 @@ options:
     type: list
     elements: dict
     default: []
+  files:
+    description:
+      - Installed files to compare with what an install task would write, each with C(path) (or C(dest)), C(checksum)
+        (V(sha256:HEX) or V(HEX)) and optionally C(mode) (octal string), C(uid), C(gid). A file that is missing,
+        has another sha256, mode or owner, or whose checksum is not sha256, is listed in RV(stale_files).
+      - One module run replaces a checksum round trip per file (M(ansible.builtin.get_url) with a checksum)
+        on a run where nothing changed; the install task then runs only for the stale files.
+    type: list
+    elements: dict
+    default: []
 """
 
 EXAMPLES = r"""
@@ -47,6 +57,11 @@ absent_features:
   type: list
   elements: str
   sample: [br_netfilter]
+stale_files:
+  description: Paths of O(files) that are missing or differ (content, mode or owner).
+  returned: success
+  type: list
+  elements: str
 swap_areas:
   description: The active swap areas (C(path), C(type)).
   returned: success
@@ -62,10 +77,11 @@ from ansible_collections.groundwork.k8s.plugins.module_utils._host_state import 
 
 
 def main():
-    module = AnsibleModule(argument_spec={"features": {"type": "list", "elements": "dict", "default": []}},
+    module = AnsibleModule(argument_spec={"features": {"type": "list", "elements": "dict", "default": []},
+                                          "files": {"type": "list", "elements": "dict", "default": []}},
                            supports_check_mode=True)
     try:
-        result = host_state(module.params["features"])
+        result = host_state(module.params["features"], files=module.params["files"])
     except GroundworkError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

@@ -47,4 +47,37 @@ def test_parse_swaps(text, areas):
 def test_host_state_without_proc_swaps():
     files = {"/proc/filesystems": FILESYSTEMS}
     got = H.host_state(FEATURES, exists=files.__contains__, read=files.__getitem__)
-    assert got == {"absent_features": ["br_netfilter"], "swap_areas": []}
+    assert got == {"absent_features": ["br_netfilter"], "swap_areas": [], "stale_files": []}
+
+
+def _files(tmp_path):
+    p = tmp_path / "kubeadm"
+    p.write_bytes(b"binary")
+    p.chmod(0o755)
+    import hashlib
+    import os
+    return str(p), hashlib.sha256(b"binary").hexdigest(), os.getuid(), os.getgid()
+
+
+@pytest.mark.parametrize("change,stale", [
+    ({}, False),
+    ({"checksum": "sha256:" + "0" * 64}, True),    # other content
+    ({"mode": "0644"}, True),                       # other mode: the install task puts it right
+    ({"uid": 4242}, True),                          # other owner
+    ({"checksum": "sha512:abc"}, True),             # not judged here: the install task checks it
+    ({"path": "/nonexistent/kubeadm"}, True),       # missing
+    ({"checksum": None}, True),                     # nothing to compare with
+])
+def test_stale_files(tmp_path, change, stale):
+    path, sha, uid, gid = _files(tmp_path)
+    entry = {"name": "kubeadm", "dest": path, "checksum": "sha256:" + sha, "mode": "0755", "uid": uid, "gid": gid}
+    entry.update(change)
+    want = [entry.get("path") or path] if stale else []
+    assert H.stale_files([entry]) == want
+
+
+def test_stale_files_plain_hex_and_no_path(tmp_path):
+    path, sha, uid, gid = _files(tmp_path)
+    assert H.stale_files([{"path": path, "checksum": sha.upper()}]) == []
+    with pytest.raises(GroundworkError, match="needs a path"):
+        H.stale_files([{"name": "kubelet", "checksum": sha}])
