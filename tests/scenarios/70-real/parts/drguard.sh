@@ -54,11 +54,9 @@ drg_cluster_ids() { local h; for h in cp1 cp2 cp3; do
   ssh_host "$h" -- "ETCDCTL_API=3 etcdctl --endpoints=https://$(host_addr "$h"):2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key endpoint status -w json" 2>/dev/null \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Status"]["header"]["cluster_id"])'; done | sort -u | tr '\n' ' '; }
 
-part_drguard() {
-  local t s1 rep sha want keys uid1 uid2 ca_before ca_after n ids
-  [ "$CLUSTER" = ha ] || { fail "drguard: needs the HA cluster (GW_SCENARIO_PARTS=ha,drguard)"; return 1; }
-
-  # ---- drill
+# the drill (also part drdrill on the single cluster): a Secret, backup.yml, dr_drill.yml, checks; a wrong key
+drg_drill() {
+  local t rep sha want keys
   s1=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | cut -c1-24)
   kc cp1 create secret generic dr-drill --from-literal=token="$s1" >/dev/null
   t=$SECONDS
@@ -83,6 +81,15 @@ part_drguard() {
   ssh_host mirror -- cat /var/lib/node_exporter/textfile_collector/groundwork_dr_drill.prom > "$WORK/drill2.prom" 2>/dev/null
   check "drguard: a wrong key fails the drill: last_result 0, last success time kept" bash -c "grep -qx 'groundwork_dr_drill_last_result 0' '$WORK/drill2.prom' && [ \"\$(grep ^groundwork_dr_drill_last_success '$WORK/drill1.prom')\" = \"\$(grep ^groundwork_dr_drill_last_success '$WORK/drill2.prom')\" ]"
   grep -o 'DR drill FAILED[^"]*' "$WORK/last.log" | head -1 | sed 's/^/    /'
+
+}
+
+part_drguard() {
+  local t uid1 uid2 ca_before ca_after n ids
+  s1=
+  [ "$CLUSTER" = ha ] || { fail "drguard: needs the HA cluster (GW_SCENARIO_PARTS=ha,drguard)"; return 1; }
+
+  drg_drill || return 1
 
   # ---- a host named like another machine's Node
   drg_inv_collide
