@@ -91,7 +91,8 @@ def stale_files(files, stat=os.stat, sha256=_sha256):
     return out
 
 
-def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=()):
+def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=(), paths=()):
     swaps = parse_swaps(read(swaps_path)) if exists(swaps_path) else []
     return {"absent_features": absent_features(features, exists, read), "swap_areas": swaps,
-            "stale_files": stale_files(files) if files else []}
+            "stale_files": stale_files(files) if files else [],
+            "existing_paths": [p for p in paths if os.path.lexists(p)]}

@@ -39,6 +39,11 @@ options:
     type: list
     elements: dict
     default: []
+  paths:
+    description: Paths whose existence is reported in RV(existing_paths) (for a removal task that then runs only for them).
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -57,6 +62,11 @@ absent_features:
   type: list
   elements: str
   sample: [br_netfilter]
+existing_paths:
+  description: The O(paths) that exist (a dangling symlink counts).
+  returned: success
+  type: list
+  elements: str
 stale_files:
   description: Paths of O(files) that are missing or differ (content, mode or owner).
   returned: success
@@ -78,10 +88,11 @@ from ansible_collections.groundwork.k8s.plugins.module_utils._host_state import 
 
 def main():
     module = AnsibleModule(argument_spec={"features": {"type": "list", "elements": "dict", "default": []},
-                                          "files": {"type": "list", "elements": "dict", "default": []}},
+                                          "files": {"type": "list", "elements": "dict", "default": []},
+                                          "paths": {"type": "list", "elements": "path", "default": []}},
                            supports_check_mode=True)
     try:
-        result = host_state(module.params["features"], files=module.params["files"])
+        result = host_state(module.params["features"], files=module.params["files"], paths=module.params["paths"])
     except GroundworkError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

@@ -47,7 +47,8 @@ def test_parse_swaps(text, areas):
 def test_host_state_without_proc_swaps():
     files = {"/proc/filesystems": FILESYSTEMS}
     got = H.host_state(FEATURES, exists=files.__contains__, read=files.__getitem__)
-    assert got == {"absent_features": ["br_netfilter"], "swap_areas": [], "stale_files": []}
+    assert got == {"absent_features": ["br_netfilter"], "swap_areas": [], "stale_files": [],
+                   "existing_paths": []}
 
 
 def _files(tmp_path):
@@ -81,3 +82,11 @@ def test_stale_files_plain_hex_and_no_path(tmp_path):
     assert H.stale_files([{"path": path, "checksum": sha.upper()}]) == []
     with pytest.raises(GroundworkError, match="needs a path"):
         H.stale_files([{"name": "kubelet", "checksum": sha}])
+
+
+def test_existing_paths(tmp_path):
+    (tmp_path / "a").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    paths = [str(tmp_path / n) for n in ("a", "b", "link")]
+    got = H.host_state([], swaps_path=str(tmp_path / "no-swaps"), paths=paths)
+    assert got["existing_paths"] == [str(tmp_path / "a"), str(tmp_path / "link")]
