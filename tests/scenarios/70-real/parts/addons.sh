@@ -13,7 +13,7 @@
 ADDONS_CHART=gw-hello
 
 addons_helm_rel() { # release namespace -> "chart status revision" from helm on cp1 (through the module's binary)
-  ssh_host cp1 -- "helm --kubeconfig /etc/kubernetes/admin.conf -n $2 list --all -o json" | python3 -c '
+  ssh_host cp1 -- "helm --kubeconfig /etc/kubernetes/admin.conf -n $2 list --deployed --failed --pending --superseded -o json" | python3 -c '
 import json, sys
 rel = [r for r in json.load(sys.stdin) if r["name"] == sys.argv[1]]
 print(" ".join([rel[0]["chart"], rel[0]["status"], str(rel[0]["revision"])]) if rel else "none")' "$1"
@@ -123,7 +123,7 @@ part_addons() {
   check "addons: the pod's image is the pause image by digest" bash -c \
     "$LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n gw-addons get pods -o jsonpath='{.items[*].spec.containers[*].image}' | grep -q '@sha256:'"
   check "addons: the chart came from the mirror (nginx log: GET /charts/$ADDONS_CHART-0.1.0.tgz)" \
-    ssh_host mirror -- grep -q "GET /charts/$ADDONS_CHART-0.1.0.tgz" /var/log/nginx/access.log
+    ssh_host mirror -- "grep -q 'GET /charts/$ADDONS_CHART-0.1.0.tgz' /var/log/nginx/access.log"
 
   # 3. re-run: nothing changes; 4. --check of the upgrade changes nothing
   t=$SECONDS
