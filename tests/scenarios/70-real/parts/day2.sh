@@ -79,7 +79,7 @@ EOF
   check "day2: maxPods 150 in every Node's capacity" [ "$n" = "$expect" ]
   check "day2: kubelet-config ConfigMap has maxPods: 150" bash -c "$LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get cm kubelet-config -o jsonpath='{.data.kubelet}' | grep -q 'maxPods: 150'"
   check "day2: kubeadm-config ConfigMap has audit-log-maxage 7" bash -c "$LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get cm kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' | grep -A1 'name: audit-log-maxage' | grep -q '\"7\"'"
-  check "day2: kube-proxy ConfigMap has syncPeriod 45s" bash -c "$LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get cm kube-proxy -o jsonpath='{.data.config\\.conf}' | grep -q 'syncPeriod: 45s'"
+  check "day2: kube-proxy ConfigMap has syncPeriod 45s" bash -c "$LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get cm kube-proxy -o yaml | grep -q ' syncPeriod: 45s'"
   check "day2: every Node Ready after the convergence" wait_for 120 all_ready "$(day2_nodes)"
   t=$SECONDS
   if play site.yml -e "@$WORK/day2.yml"; then
