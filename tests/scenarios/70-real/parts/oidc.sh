@@ -86,10 +86,10 @@ part_oidc() {
     check "oidc: $h's kube-apiserver has --authentication-config from install" \
       ssh_host "$h" -- grep -q -- '--authentication-config=/etc/kubernetes/authentication/config.yaml' /etc/kubernetes/manifests/kube-apiserver.yaml
     check "oidc: $h's authentication directory is mounted read-only" \
-      ssh_host "$h" -- grep -q 'mountPath: /etc/kubernetes/authentication' /etc/kubernetes/manifests/kube-apiserver.yaml
+      ssh_host "$h" -- "grep -q 'mountPath: /etc/kubernetes/authentication$' /etc/kubernetes/manifests/kube-apiserver.yaml"
   done
   check "oidc: cp1's authentication configuration has no issuer yet" \
-    ssh_host cp1 -- grep -q '^jwt: \[\]' /etc/kubernetes/authentication/config.yaml
+    ssh_host cp1 -- "grep -qx 'jwt: \[\]' /etc/kubernetes/authentication/config.yaml"
 
   # ---- issuer: made here, served by the mirror host over HTTPS
   OIDC_URL=https://$MIRROR_IP:$OIDC_PORT
