@@ -627,6 +627,10 @@ def _section_backups(m):
     b = m["backups"]
     s = b["summary"]
     drill = s["drill"]
+    offnode = "none"
+    if s["offnode"]:
+        size = s["offnode"]["size"]
+        offnode = "%s, %s" % (s["offnode"]["host"], human_bytes(size) if size is not None else s["offnode"]["time"])
     drill_text = "never" if not drill else "%s (%s)" % (drill.get("time") or "?", drill.get("result") or "?")
     cards = ('<div class="cards"><div class="card"><div class="k">newest verified backup</div><div class="v" id="backup-age">%s</div>'
              '<div class="k">%s%s</div></div>'
@@ -637,8 +641,7 @@ def _section_backups(m):
              % (e(human_age(s["age_hours"]) + (" old" if s["age_hours"] is not None else "")), e(s["latest"] or "no backup"),
                 e(" by " + s["by"]) if s["by"] else "", e(human_bytes(s["size"]) if s["size"] is not None else "-"),
                 _pill(s["verified"], none="-"),
-                e("%s, %s" % (s["offnode"]["host"], human_bytes(s["offnode"]["size"]) if s["offnode"]["size"] is not None
-                            else s["offnode"]["time"]) if s["offnode"] else "none"), e(drill_text)))
+                e(offnode), e(drill_text)))
     mrows = [[e(x["host"]), e(x["result"]), e(x["last_run"]), e(x["last_ok"] or "never"), e(human_age(x["age_hours"])),
               e(human_bytes(x["snapshot_size"]) if x["snapshot_size"] is not None else ""), _pill(x["verified"], none="-"),
               e("%s: %s" % (x["offnode_host"], x["offnode_result"]) if x["offnode_host"] else ""), e(x["note"])]
