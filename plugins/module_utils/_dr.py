@@ -52,8 +52,8 @@ def one_cluster_verdict(host, local, others, endpoint=None, etcd=None):
     for o in others or []:
         if o.get("unreachable"):
             continue
+        # not admin.conf: role pki writes it on every control plane before kubeadm init runs on the first
         what = [name for key, name in (("apiserver_manifest", "/etc/kubernetes/manifests/kube-apiserver.yaml"),
-                                       ("admin_conf", "/etc/kubernetes/admin.conf"),
                                        ("etcd_member", "etcd data (/var/lib/etcd/member)")) if o.get(key)]
         if what:
             evidence.append("control plane %s has %s" % (o.get("host"), ", ".join(what)))
@@ -105,6 +105,10 @@ def node_owned(node, address, machine_id=None):
     if address and address in node_addresses(node):
         return True
     node_mid = ((node.get("status") or {}).get("nodeInfo") or {}).get("machineID") or ""
+    if not node_mid:
+        # nothing proves another machine (a kubelet always reports its machine ID; the kubeadm doubles do not,
+        # and their Nodes may report 127.0.0.1): not refused
+        return True
     return bool(machine_id) and machine_id.strip() == node_mid
 
 

@@ -25,10 +25,12 @@ from ansible_collections.groundwork.k8s.plugins.module_utils._errors import Grou
     # this host runs the cluster already: never refused, whatever the others say
     ({"apiserver_manifest": True}, [{"host": "cp2", "apiserver_manifest": True}], {"status": 200}, [], False, []),
     # cp1 wiped beside cp2/cp3
-    ({}, [{"host": "cp2", "apiserver_manifest": True, "admin_conf": True, "etcd_member": True}, {"host": "cp3"}],
+    ({}, [{"host": "cp2", "apiserver_manifest": True, "etcd_member": True}, {"host": "cp3"}],
      {"url": "https://localhost:8443", "status": -1}, [], True, ["control plane cp2 has"]),
     # only the endpoint answers (an unauthenticated request is still an API server)
     ({}, [], {"url": "https://10.0.0.10:6443", "status": 401}, [], True, ["an API server answers at https://10.0.0.10:6443"]),
+    # admin.conf alone is no evidence (role pki writes it on every control plane before kubeadm init)
+    ({}, [{"host": "cp2", "admin_conf": True}, {"host": "cp3", "admin_conf": True}], None, [], False, []),
     # an unreachable control plane is no evidence
     ({}, [{"host": "cp2", "unreachable": True, "apiserver_manifest": True}], None, [], False, []),
     # external etcd holding Kubernetes keys
@@ -70,7 +72,7 @@ def node(name, addrs, mid):
                                                    "nodeInfo": {"machineID": mid}}}
 
 
-NODES = {"items": [node("w1", ["10.0.0.21"], "aaa"), node("w2", ["10.0.0.22"], "bbb")]}
+NODES = {"items": [node("w1", ["10.0.0.21"], "aaa"), node("w2", ["10.0.0.22"], "bbb"), node("w4", ["127.0.0.1"], "")]}
 
 
 @pytest.mark.parametrize("hosts,colliding", [
@@ -79,6 +81,8 @@ NODES = {"items": [node("w1", ["10.0.0.21"], "aaa"), node("w2", ["10.0.0.22"], "
     ({"w3": {"address": "10.0.0.23", "machine_id": "ccc"}}, []),          # no Node of that name
     ({"w2": {"address": "10.0.0.30", "machine_id": "ddd"}}, ["w2"]),      # another machine owns Node w2
     ({"w2": {"address": "10.0.0.30", "machine_id": ""}, "w1": {"address": "10.0.0.21"}}, ["w2"]),
+    # a Node without a machine ID (the kubeadm doubles' workers report 127.0.0.1): nothing proves another machine
+    ({"w4": {"address": "10.0.0.24", "machine_id": "eee"}}, []),
 ])
 def test_node_collisions(hosts, colliding):
     got = _dr.node_collisions(NODES, hosts)
