@@ -11,7 +11,9 @@ while :; do
     exec {fd}>"/var/tmp/gw-lab-slot.$k.lock"
     if flock -n "$fd"; then
       [ "$waited" -eq 0 ] || echo "[lab-slot] got slot $k after ${waited}s" >&2
-      "$@"; exit $?
+      # the command does not inherit the lock fd: a lab kept up (GW_KEEP_LAB=1) leaves processes behind
+      # (nspawn, the file server) that would otherwise hold the slot until the lab is taken down
+      "$@" {fd}>&-; exit $?
     fi
     exec {fd}>&-
   done
