@@ -121,10 +121,10 @@ def test_workflow_and_schedules_refer_to_templates():
         for nxt in node.get("success", []):
             assert nxt in nodes
     scheduled = {s["template"] for s in DATA["schedules"]}
-    assert scheduled == {"backup", "cert_report", "dr_drill"}
+    assert scheduled == {"backup", "cert_report", "dr_drill", "monitoring"}
     for schedule in DATA["schedules"]:
         # the DR drill weekly (issue 15: recovery procedures tested regularly), the others daily
-        freq = "WEEKLY" if schedule["template"] == "dr_drill" else "DAILY"
+        freq = "WEEKLY" if schedule["template"] in ("dr_drill", "monitoring") else "DAILY"
         assert "RRULE:FREQ=%s" % freq in schedule["rrule"] and schedule["rrule"].startswith("DTSTART")
 
 

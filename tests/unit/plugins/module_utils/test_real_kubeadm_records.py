@@ -14,12 +14,15 @@ REC = os.path.join(FIXTURES, "kubeadm-v1.33.3")
 
 
 def test_release_1_33_lists_exactly_the_images_real_kubeadm_wants():
+    """kubeadm's images: every entry of the release but the pod network's (calico-*, the CNI is not kubeadm's)."""
     with open(os.path.join(REC, "config-images-list.txt")) as f:
         wanted = sorted(line.strip() for line in f if line.strip())
     with open(os.path.join(ROOT, "artifacts", "sources.yml")) as f:
         rel = yaml.safe_load(f)["releases"]["1.33"]
-    listed = sorted(ref.format(kubernetes_version=rel["kubernetes_version"]) for ref in rel["images"].values())
+    listed = sorted(ref.format(kubernetes_version=rel["kubernetes_version"])
+                    for name, ref in rel["images"].items() if not name.startswith("calico-"))
     assert listed == wanted
+    assert sorted(n for n in rel["images"] if n.startswith("calico-")) == ["calico-cni", "calico-kube-controllers", "calico-node"]
 
 
 def test_release_1_33_is_the_recorded_kubeadm_version():
