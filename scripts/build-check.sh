@@ -20,4 +20,13 @@ test -f "$INST/ansible_collections/groundwork/k8s/galaxy.yml" -o -f "$INST/ansib
 if ls "$INST"/ansible_collections/groundwork/k8s/plugins/filter/*.py >/dev/null 2>&1; then
   ansible-doc -t filter -l groundwork.k8s
 fi
+# from a git URL too (a clone's HEAD; what "ansible-galaxy collection install git+https://..." does)
+if [ -d "$ROOT/.git" ]; then
+  GIT_INST="$ROOT/build/installed-git"; rm -rf "$GIT_INST"
+  ansible-galaxy collection install --force --no-deps -p "$GIT_INST" "git+file://$ROOT" >/dev/null
+  test -f "$GIT_INST/ansible_collections/groundwork/k8s/playbooks/site.yml"
+  echo "build-check: installs from git+file://$ROOT"
+fi
+# the generated reference (docs/reference/) matches the modules' docs and the roles' argument specs
+python3 "$ROOT/scripts/gen-docs.py" --check
 echo "build-check: tarball installs; $n modules load their docs"

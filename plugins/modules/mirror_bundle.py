@@ -89,7 +89,7 @@ options:
     description:
       - GnuPG home directory holding the site's APT signing key (an ed25519 OpenPGP key made there with C(gpg) when
         absent). The bundle's APT repository then gets C(Release), C(InRelease) and C(Release.gpg) signed by it, and its
-        armored public key as C(apt/groundwork-apt.asc): nodes pin that key (C(groundwork_apt_repo_key)) and use the
+        armored public key as C(apt/groundwork-apt.asc). Nodes pin that key (C(groundwork_apt_repo_key)) and use the
         repository with C(signed-by), never C(trusted=yes).
       - Unset leaves the repository unsigned (only for bundles without packages).
     type: path
