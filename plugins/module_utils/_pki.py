@@ -577,8 +577,12 @@ def needs_issue(cert, key, spec, ca_cert, key_type, threshold_days, now):
 
 # ---------------------------------------------------------------- CAs
 
-def validate_ca(certs, key, name, now):
-    """Refuse a CA that cannot work: key mismatch, not a CA, no keyCertSign, outside its validity, broken chain."""
+def validate_ca(certs, key, name, now, require_root=False):
+    """Refuse a CA that cannot work: key mismatch, not a CA, no keyCertSign, outside its validity, broken chain.
+
+    ``require_root``: the bundle must end in a self-signed root (bring-your-own CA material: an intermediate given
+    without its chain would lose the chain to the offline root on every node).
+    """
     cert = certs[0]
     subject = cert.subject.rfc4514_string()
     if key is not None and not key_matches(cert, key):
@@ -598,6 +602,13 @@ def validate_ca(certs, key, name, now):
         if not issued_by(child, parent):
             raise GroundworkError("%s: chain broken: %s is not signed by %s" % (
                 name, child.subject.rfc4514_string(), parent.subject.rfc4514_string()))
+    last = certs[-1]
+    if require_root and not (last.issuer == last.subject and issued_by(last, last)):
+        raise GroundworkError(
+            "%s: the CA certificate given is an intermediate (%s, issued by %s) and its bundle stops there: the chain "
+            "to the root would be lost on every node. Fix: append the issuing CA certificates up to the self-signed "
+            "root to the CA certificate you set (PEM, this CA first, root last)" % (
+                name, last.subject.rfc4514_string(), last.issuer.rfc4514_string()))
 
 
 class CaState:
@@ -630,7 +641,7 @@ def resolve_ca(name, disk_cert, disk_key, given_cert, given_key, key_type, now, 
     if given_cert is not None:
         certs = load_certs(given_cert, "%s certificate" % name)
         key = load_key(given_key, "%s private key" % name) if given_key is not None else None
-        validate_ca(certs, key, name, now)
+        validate_ca(certs, key, name, now, require_root=True)
         bundle = b"".join(cert_pem(c) for c in certs)
         action = "unchanged"
         if disk_cert is not None:

@@ -451,6 +451,11 @@ def test_intermediate_ca_chain(tmp_path):
                                                             "key": _keypem(inter_key)})
     with pytest.raises(GroundworkError, match="chain broken"):
         _pki.plan_cluster_pki(bad, now=NOW)
+    # the intermediate alone (the chain to the offline root left out) is refused, naming the fix
+    alone = dict(params, pki_dir=str(tmp_path / "alone"), ca={"cert": _pem(inter), "key": _keypem(inter_key)})
+    with pytest.raises(GroundworkError, match="is an intermediate .* append the issuing CA certificates up to the"):
+        _pki.plan_cluster_pki(alone, now=NOW)
+    assert not (tmp_path / "alone").exists()
 
 
 def test_external_ca_reports_due_and_invents_nothing(tmp_path):
