@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the module and role reference (docs/reference/) from the sources of truth.
 
 Modules: each plugins/modules/*.py's DOCUMENTATION / EXAMPLES / RETURN (read with ast, never imported).
@@ -177,7 +176,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="report stale files, write nothing")
     args = ap.parse_args()
     files = generate()
-    existing = {p for p in OUT.rglob("*.md")} if OUT.exists() else set()
+    existing = set(OUT.rglob("*.md")) if OUT.exists() else set()
     stale = sorted(str(p.relative_to(ROOT)) for p, text in files.items()
                    if not p.exists() or p.read_text() != text)
     extra = sorted(str(p.relative_to(ROOT)) for p in existing - set(files))

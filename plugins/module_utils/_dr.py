@@ -213,7 +213,7 @@ def _rotl(v, c):
 
 def _salsa_rounds(x):
     x = list(x)
-    for _ in range(10):
+    for _attempt in range(10):
         for a, b, c, d in ((0, 4, 8, 12), (5, 9, 13, 1), (10, 14, 2, 6), (15, 3, 7, 11),
                            (0, 1, 2, 3), (5, 6, 7, 4), (10, 11, 8, 9), (15, 12, 13, 14)):
             x[b] ^= _rotl((x[a] + x[d]) & 0xFFFFFFFF, 7)
@@ -305,7 +305,7 @@ def encryption_keys(config):
 def decrypt_value(value, config, run=subprocess.run):
     """One etcd value of a Secret -> (provider, key name, plaintext), with the configuration's keys."""
     if not value.startswith(b"k8s:enc:"):
-        if any(p == "identity" for p, _, _ in encryption_keys(config)):
+        if any(p == "identity" for p, _name, _secret in encryption_keys(config)):
             return "identity", "", value
         raise GroundworkError("the Secret is stored unencrypted but the configuration has no identity provider")
     parts = value.split(b":", 5)
@@ -335,7 +335,7 @@ def previous_metrics(text):
     vals = {}
     for line in (text or "").splitlines():
         if line and not line.startswith("#") and " " in line:
-            name, _, val = line.partition(" ")
+            name, _sep, val = line.partition(" ")
             try:
                 vals[name.split("{")[0]] = float(val.strip())
             except ValueError:
@@ -396,7 +396,7 @@ def newest_bundle(directory, suffix=".tar.enc"):
 
 def find_encryption_config(opened_dir):
     base = os.path.join(opened_dir, "files", "etc", "kubernetes", "encryption")
-    for root, _, files in os.walk(base):
+    for root, _dirs, files in os.walk(base):
         for n in sorted(files):
             if n.endswith((".yaml", ".yml", ".json")):
                 return os.path.join(root, n)
@@ -456,7 +456,7 @@ class Drill:
     def secret_value(self, endpoint, secret):
         """(etcd key, value bytes) of the named Secret, or of the first Secret when ``secret`` is empty."""
         if secret:
-            ns, _, name = secret.rpartition("/")
+            ns, _sep, name = secret.rpartition("/")
             key = "/registry/secrets/%s/%s" % (ns or "default", name)
             out = json.loads(self.ctl(endpoint, "get", key, "-w", "json"))
         else:

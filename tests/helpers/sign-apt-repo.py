@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Sign a lab's flat APT repository the way the site mirror's bundle is signed (test helper).
 
   sign-apt-repo.py REPO_DIR GNUPG_HOME     -> REPO_DIR/{Release,InRelease,Release.gpg,groundwork-apt.asc}

@@ -21,10 +21,13 @@ from ansible_collections.groundwork.k8s.plugins.module_utils import _artifacts a
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "airgap"))
-from test_airgap import BUILD, MKIMAGE, ROOT, build_vars, failures, results, run_play, pytestmark  # noqa: E402,F401
+from test_airgap import BUILD, MKIMAGE, ROOT, build_vars, failures, results, run_play  # noqa: E402
+from test_airgap import pytestmark as _AIRGAP_MARK  # noqa: E402
 import make_test_chart  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit", "plugins", "module_utils"))
 from test_addons import CALICO  # noqa: E402
+
+pytestmark = _AIRGAP_MARK
 
 CALICO_REFS = {"calico-node": "docker.io/calico/node:v3.30.3", "calico-cni": "docker.io/calico/cni:v3.30.3",
                "calico-kube-controllers": "docker.io/calico/kube-controllers:v3.30.3"}

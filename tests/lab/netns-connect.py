@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """ssh ProxyCommand into a lab from outside it: relay stdin/stdout to HOST:PORT.
 
 The lab's hosts are reachable only from its controller namespace (NAME-ctl). Tools that run in the

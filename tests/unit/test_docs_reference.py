@@ -9,5 +9,6 @@ from conftest import ROOT
 
 
 def test_reference_is_fresh():
-    out = subprocess.run([sys.executable, "scripts/gen-docs.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "scripts/gen-docs.py", "--check"], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
     assert out.returncode == 0, out.stderr + "\nrun: python3 scripts/gen-docs.py"

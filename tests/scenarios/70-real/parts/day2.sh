@@ -13,6 +13,7 @@
 day2_cps() { if [ "$CLUSTER" = ha ]; then echo cp1 cp2 cp3; else echo cp1; fi; }
 day2_nodes() { if [ "$CLUSTER" = ha ]; then echo cp1 cp2 cp3 w1 w2; else echo cp1; fi; }
 day2_bins() { # host -> "sha256 mtime" of kubelet and kubeadm
+  # shellcheck disable=SC2016  # expanded on the host, not here
   ssh_host "$1" -- 'for b in /usr/local/bin/kubelet /usr/local/bin/kubeadm; do echo "$(sha256sum < $b | cut -c1-16) $(stat -c %Y $b)"; done' | tr '\n' ' '
 }
 

@@ -25,6 +25,7 @@ part_ownhosts() {
   cp "$(dirname "$INV")/known_hosts" "$d/known_hosts"
   newuser_play() { # known_hosts file -> rc; output in $OUT / $WORK/last.log
     local rc
+    # shellcheck disable=SC2016  # $1/$@ are the inner bash -c script's own arguments
     OUT=$(ctl env -u ANSIBLE_CONFIG -u ANSIBLE_HOST_KEY_CHECKING -u ANSIBLE_COLLECTIONS_PATH \
       ANSIBLE_COLLECTIONS_PATH="$d/collections" ANSIBLE_SSH_COMMON_ARGS="-o UserKnownHostsFile=$1" \
       bash -c 'cd "$1" && shift && exec ansible-playbook "$@"' _ "$d/empty" \

@@ -9,6 +9,7 @@
 part_speed() {
   local i t0 wall runs=() install=null hosts=5 m label
   [ "$CLUSTER" = ha ] || hosts=1
+  # shellcheck disable=SC2154  # timings is run.sh's (the part is sourced by it)
   for m in "${timings[@]}"; do
     case $m in "$CLUSTER-site.yml "*) install=${m#* }; install=${install%s} ;; esac
   done

@@ -210,9 +210,9 @@ def test_plan_errors(items, expect):
 
 def test_plan_refuses_unfilled_checksums():
     rel = manifest(charts=[chart(sha=None, todo="t"), chart(version="0.2.0", images=[dict(PAUSE, digest=None, todo="t")])])
-    _, errors = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.1.0"}], rel["releases"]["1.33"])
+    _plan, errors = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.1.0"}], rel["releases"]["1.33"])
     assert any("has no sha256 in the manifest" in e for e in errors)
-    _, errors = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.2.0"}], rel["releases"]["1.33"])
+    _plan, errors = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.2.0"}], rel["releases"]["1.33"])
     assert any("images of chart gw-hello 0.2.0 without a digest: pause" in e for e in errors)
 
 
@@ -232,8 +232,8 @@ def test_plan_ok_and_filter():
 
 
 def test_record_and_prune():
-    plan, _ = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.1.0"},
-                                     {"name": "gone", "state": "absent"}], REL)
+    plan, _errors = _addons.plan_releases([{"name": "a", "chart": "gw-hello", "version": "0.1.0"},
+                                           {"name": "gone", "state": "absent"}], REL)
     previous = [{"key": "default/b", "name": "b", "namespace": "default", "chart": "gw-hello", "version": "0.1.0"},
                 {"key": "default/gone", "name": "gone", "namespace": "default", "chart": "x", "version": "1.0.0"}]
     assert _addons.prune_list(previous, plan) == [{"key": "default/b", "name": "b", "namespace": "default"}]
@@ -309,7 +309,7 @@ def test_render_calico(subnet, block, extra, want):
     assert env["DATASTORE_TYPE"] == "kubernetes" and "configMapKeyRef" in env["FELIX_IPINIPMTU"]  # the rest untouched
     images = sorted(c["image"] for d in docs for c in _addons_containers(d))
     assert images == sorted("%s:%s@%s" % (i["image"], i["tag"], i["digest"]) for i in CALICO_IMAGES)
-    assert docs[0] == yaml.safe_load(CALICO.split("---")[0])
+    assert docs[0] == yaml.safe_load(CALICO.split("---", maxsplit=1)[0])
     assert _addons.pool_cidr(docs) == list(want.values())[0]
 
 
@@ -367,4 +367,3 @@ def test_gen_manifest_charts_from_dir(tmp_path):
     assert charts[0]["sha256"] == _addons.sha256_bytes(data) and charts[0]["path"] == "charts/gw-hello-0.1.0.tgz"
     assert charts[0]["images"][0]["digest"] is None and "not found" in charts[0]["images"][0]["todo"]
     assert charts[1]["sha256"] is None and "gw-hello-0.2.0.tgz not found" in charts[1]["todo"]
-

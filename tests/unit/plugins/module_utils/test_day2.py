@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 
 import pytest
 
@@ -147,14 +145,14 @@ def test_reconfigure_action(tmp_path, rendered_changes, check_mode, expect_compo
 
 
 def test_reconfigure_refuses_a_node_without_manifests(tmp_path):
-    read, write, _ = _io(tmp_path)
+    read, write, _files = _io(tmp_path)
     p = {"manifest_dir": str(tmp_path), "kubelet_config": str(tmp_path / "c"), "config": [], "components": ["kube-apiserver"]}
     with pytest.raises(GroundworkError, match="not an installed control plane"):
         D.reconfigure_action(p, FakeKubeadm(NODE), False, read, write)
 
 
 def test_reconfigure_unknown_component(tmp_path):
-    read, write, _ = _io(tmp_path)
+    read, write, _files = _io(tmp_path)
     with pytest.raises(GroundworkError, match="unknown"):
         D.reconfigure_action({"components": ["etcd"], "manifest_dir": "", "kubelet_config": "", "config": []},
                              FakeKubeadm(NODE), False, read, write)

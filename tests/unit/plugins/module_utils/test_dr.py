@@ -170,7 +170,7 @@ def test_decrypt_value_wrong_key_is_an_error_or_garbage(provider, make):
     plain = stored_secret("s", "default", {"token": b"value"})
     value = make(os.urandom(32), "key1", plain)
     try:
-        _, _, got = _dr.decrypt_value(value, enc_config(provider, "key1", os.urandom(32)))
+        _provider, _key, got = _dr.decrypt_value(value, enc_config(provider, "key1", os.urandom(32)))
     except GroundworkError:
         return
     with pytest.raises(GroundworkError):
@@ -244,9 +244,9 @@ def bundle(tmp_path):
                              "--initial-advertise-peer-urls=" + peer, "--initial-cluster=src=" + peer],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if subprocess.run([ETCDCTL, "--endpoints=" + client, "endpoint", "health"], capture_output=True,
-                              env=dict(os.environ, ETCDCTL_API="3")).returncode == 0:
+                              env=dict(os.environ, ETCDCTL_API="3"), check=False).returncode == 0:
                 break
             time.sleep(0.2)
         plain = stored_secret("dr-drill", "default", {"token": b"written-before-the-backup"})

@@ -53,7 +53,8 @@ def test_parse_values(text, expect):
 
 
 def test_parse_list():
-    text = '[{"name":"hello2","chart":"x-1"},{"name":"hello","namespace":"gw","revision":"2","status":"deployed","chart":"gw-hello-0.2.0","app_version":"0.2.0"}]'
+    text = ('[{"name":"hello2","chart":"x-1"},{"name":"hello","namespace":"gw","revision":"2","status":"deployed",'
+            '"chart":"gw-hello-0.2.0","app_version":"0.2.0"}]')
     assert _helm.parse_list(text, "hello") == {"chart": "gw-hello-0.2.0", "status": "deployed", "revision": 2, "app_version": "0.2.0"}
     assert _helm.parse_list("[]", "hello") is None
     with pytest.raises(GroundworkError, match="no JSON"):
