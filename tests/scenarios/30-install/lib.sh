@@ -184,7 +184,7 @@ kubernetes_binaries_files:
 # cgroup v1 host without CAP_SYS_RESOURCE (MACHINE-NOTES): cgroupfs on both sides, no negative oom_score_adj.
 container_runtime_systemd_cgroup: false
 container_runtime_restrict_oom_score_adj: true
-control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0}
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, failCgroupV1: false}  # the lab is cgroup v1 (docs/day2.md opt-out)
 control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
 # No CNI images exist here: a plain bridge CNI.
 cni_plugin: bridge
