@@ -306,20 +306,31 @@ def apt_indexes(apt_dir):
     return [n for n in ("Packages", "Packages.gz") if os.path.isfile(os.path.join(apt_dir, n))]
 
 
+def apt_index_entries(apt_dir):
+    """{name: (sha256, size)} for the Release file. apt looks up the uncompressed ``Packages`` in Release even when
+    only ``Packages.gz`` is served ("does not seem to provide it" otherwise), so it is listed from the gz's content."""
+    out = {}
+    for name in apt_indexes(apt_dir):
+        with open(os.path.join(apt_dir, name), "rb") as f:
+            data = f.read()
+        out[name] = (hashlib.sha256(data).hexdigest(), len(data))
+        if name == "Packages.gz" and "Packages" not in out:
+            raw = gzip.decompress(data)
+            out["Packages"] = (hashlib.sha256(raw).hexdigest(), len(raw))
+    return out
+
+
 def apt_release(apt_dir, date):
     """The `Release` file of the flat repository in ``apt_dir``: sizes and SHA256 of its indexes.
 
     ``date`` is an RFC 2822 date (the time the index last changed: apt refuses dates in the future only).
     """
     lines = ["Origin: Groundwork", "Label: Groundwork site mirror", "Date: %s" % date, "SHA256:"]
-    names = apt_indexes(apt_dir)
-    if not names:
+    entries = apt_index_entries(apt_dir)
+    if not entries:
         raise GroundworkError("no Packages index in %s to sign" % apt_dir)
-    for name in names:
-        path = os.path.join(apt_dir, name)
-        with open(path, "rb") as f:
-            data = f.read()
-        lines.append(" %s %d %s" % (hashlib.sha256(data).hexdigest(), len(data), name))
+    for name in sorted(entries):
+        lines.append(" %s %d %s" % (entries[name][0], entries[name][1], name))
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -342,15 +353,7 @@ def release_current(apt_dir, release):
     """True when an existing Release still describes the Packages files on disk."""
     if release is None:
         return False
-    idx = release_indexes(release)
-    names = apt_indexes(apt_dir)
-    if sorted(idx) != names:
-        return False
-    for name in names:
-        data = read_bytes(os.path.join(apt_dir, name))
-        if data is None or idx.get(name) != (hashlib.sha256(data).hexdigest(), len(data)):
-            return False
-    return True
+    return release_indexes(release) == apt_index_entries(apt_dir)
 
 
 def gpg_argv(gnupg_home, *args):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -69,6 +70,18 @@ def test_tampered_signature_is_redone_and_a_foreign_key_does_not_verify(tmp_path
     M.sign_apt_repo(apt2, str(other / "gnupg"), run, "x")
     shutil.copy(os.path.join(apt, M.APT_KEY_FILE), os.path.join(apt2, M.APT_KEY_FILE))
     assert not gpgv_ok(other, apt2, "InRelease")
+
+
+def test_only_packages_gz_still_lists_the_uncompressed_index(tmp_path):
+    """apt skips a flat repository whose Release lacks 'Packages' ("does not seem to provide it"), even when only
+    Packages.gz is served (the lab's repositories; measured on Debian 12's apt 2.6)."""
+    apt = repo(tmp_path)
+    os.unlink(os.path.join(apt, "Packages"))
+    M.sign_apt_repo(apt, str(tmp_path / "gnupg"), run, "x")
+    idx = M.release_indexes((tmp_path / "apt" / "Release").read_bytes())
+    raw = b"Package: a\nVersion: 1\n"
+    assert idx["Packages"] == (hashlib.sha256(raw).hexdigest(), len(raw)) and "Packages.gz" in idx
+    assert M.release_current(apt, (tmp_path / "apt" / "Release").read_bytes())
 
 
 def test_no_index_no_signature(tmp_path):
