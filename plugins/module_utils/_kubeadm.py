@@ -242,9 +242,13 @@ def render_init(p):
         cluster["etcd"] = {"local": local}
     else:
         raise GroundworkError("etcd mode must be stacked or external, got %r" % etcd.get("mode"))
-    if p.get("dns_disabled"):
+    # A skipped addon phase is recorded as a disabled addon: kubeadm keeps the ClusterConfiguration in the
+    # cluster, and ``upgrade apply`` pulls (and upgrades) the addons it does not say are disabled -- with
+    # only skipPhases, the upgrade's preflight tried to pull a CoreDNS image the site never had (real lane).
+    skipped = set(p.get("skip_phases") or [])
+    if p.get("dns_disabled") or skipped & {"addon", "addon/coredns"}:
         cluster["dns"] = {"disabled": True}
-    if p.get("proxy_disabled"):
+    if p.get("proxy_disabled") or skipped & {"addon", "addon/kube-proxy"}:
         cluster["proxy"] = {"disabled": True}
     cluster = merge(cluster, p.get("cluster_extra"))
 

@@ -420,3 +420,18 @@ def test_schedulable_control_plane_registers_without_taints():
     assert "taints" not in k.render_init(LAB_INPUTS)[0]["nodeRegistration"]
     cp = dict(JOIN, node_name="cp2", control_plane=True, advertise_address="10.250.0.4", taints=[])
     assert k.render_join(cp)[0]["nodeRegistration"]["taints"] == []
+
+
+@pytest.mark.parametrize("extra, dns, proxy", [
+    ({}, False, False),
+    ({"skip_phases": ["addon/coredns"]}, True, False),
+    ({"skip_phases": ["addon/kube-proxy"]}, False, True),
+    ({"skip_phases": ["addon"]}, True, True),
+    ({"skip_phases": ["preflight"], "dns_disabled": True}, True, False),
+])
+def test_skipped_addon_phases_are_recorded_as_disabled_addons(extra, dns, proxy):
+    # kubeadm upgrade apply reads the ClusterConfiguration kept in the cluster: an addon skipped at init but not
+    # marked disabled made the real v1.33.2 -> v1.33.3 upgrade pull coredns:v1.12.0 in its preflight
+    cluster = k.render_init(dict(LAB_INPUTS, **extra))[1]
+    assert cluster.get("dns", {}).get("disabled", False) is dns
+    assert cluster.get("proxy", {}).get("disabled", False) is proxy
