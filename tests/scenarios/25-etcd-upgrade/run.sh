@@ -3,7 +3,8 @@
 # 3 members (e1-e3) installed by playbooks/etcd.yml from Debian bookworm's etcd 3.4.23, upgraded by
 # playbooks/upgrade_etcd.yml to Debian trixie's etcd 3.5.16 (both packed as upstream tarballs,
 # etcd-vX.Y.Z-linux-amd64.tar.gz, given to the role as etcd_tarball_src + sha256), backup host bk.
-#   refusals   a skipped minor (3.6), a member down: refused, nothing changed (members still 3.4.23)
+#   refusals   etcd.yml with the 3.5 binaries (members keep their version outside upgrade_etcd.yml), a
+#              skipped minor (3.6), a member down: refused, nothing changed (members still 3.4.23)
 #   check      --check with the 3.5 tarball names the three members, changes nothing
 #   upgrade    a writer on bk (its own etcdctl, all three endpoints, one put at a time, up to 3 tries) runs
 #              throughout; the first upgrade run is killed once e1 runs 3.5 (a stop in the middle), the
@@ -22,6 +23,8 @@ cd "$ROOT" || exit 1
 [ -x "$ROOT/.venv/bin/ansible-playbook" ] && export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/.collections}
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_CONFIG=$ROOT/ansible.cfg
+# one line per message (the yaml result format folds long ones), so the checks below can grep them
+export ANSIBLE_CALLBACK_RESULT_FORMAT=json
 
 WORK=$(mktemp -d /tmp/gw-etcd-upgrade.XXXXXX)
 log() { printf '[25-etcd-upgrade] %s\n' "$*"; }
@@ -163,6 +166,9 @@ python3 -c "import sys; print(); [print('put /up/before/%04d v%d' % (i, i)) for 
 t=$SECONDS
 play "$WORK/new.yml" playbooks/upgrade_etcd.yml -e etcd_upgrade_version=3.6.6
 check "refused: a skipped minor (3.4 -> 3.6)" grep -q "skips a minor version: the cluster version is 3.4" <<<"$OUT"
+play "$WORK/new.yml" playbooks/etcd.yml
+check "refused: etcd.yml with the $NEW_V binaries on members with data (names upgrade_etcd.yml)" \
+  grep -q "runs etcd $OLD_V and this run would install $NEW_V.*playbooks/upgrade_etcd.yml" <<<"$OUT"
 ssh_host e3 -- systemctl stop etcd
 play "$WORK/new.yml" playbooks/upgrade_etcd.yml
 check "refused: member e3 down, named with the fix" grep -q "member e3 (https://.*) is not healthy.*etcd_replace=e3" <<<"$OUT"
