@@ -13,8 +13,8 @@ description:
   - Reads each host's variables as set (inventory, group/host vars, extra vars; templates are not rendered)
     and checks, with Ansible's own C(ArgumentSpecValidator), every variable whose name is an option of a
     collection role's C(main) entry point against that option, and every C(groundwork_*) global against the
-    option of each role variable it feeds (a role default that is exactly
-    C({{ groundwork_x | default(...) }})), naming the global the user set.
+    option of each role variable it feeds (a role default that is exactly the global, with or without a
+    C(default) filter), naming the global the user set.
   - A string where the spec wants a list, or a list/dict where it wants a string, is refused (the role gets the
     raw variable; Ansible's validator would convert it only for the check). Values that are still Jinja
     templates are skipped. Top-level C(required) is not checked (defaults and plays may give those).

@@ -418,8 +418,8 @@ def _problems(name, value, targets):
         if var != name and falsy_default and not value:
             continue  # the role gets its default
         for kind, msg in validate_value(name, spec, value):
-            entry = by_problem.setdefault((kind, msg), {"targets": [], "spec": spec, "default": default,
-                                                       "has_default": has_default})
+            entry = by_problem.setdefault((kind, msg), {
+                "targets": [], "spec": spec, "default": default, "has_default": has_default})
             entry["targets"].append((role, var))
     lines = []
     for (kind, msg), entry in by_problem.items():
