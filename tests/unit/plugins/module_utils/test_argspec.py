@@ -78,11 +78,9 @@ def test_feed_map_from_the_real_defaults():
     assert "etcd_initial_cluster_token" not in {f["var"] for f in feeds["groundwork_cluster_name"]}
     # every feed points at an option of its role's main entry point (else the global would go unchecked)
     index = _argspec.options_index(ROLES["specs"])
-    missing = {(g, f["role"], f["var"]) for g, fs in feeds.items() for f in fs
-               if f["role"] not in [r for r, _s in index.get(f["var"], ())]}
-    # known gap: roles/etcd/meta/argument_specs.yml does not declare etcd_mode (its default reads
-    # groundwork_etcd_mode; the topology check validates that global). Remove it here once declared.
-    assert missing <= {("groundwork_etcd_mode", "etcd", "etcd_mode")}, missing
+    missing = [(g, f["role"], f["var"]) for g, fs in feeds.items() for f in fs
+               if f["role"] not in [r for r, _s in index.get(f["var"], ())]]
+    assert not missing, missing
 
 
 # ---- refusals, named as the user set them
