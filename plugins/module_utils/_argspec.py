@@ -34,7 +34,7 @@ differences, both because the role keeps the *raw* variable (role validation che
   Ansible accepts them (``-e`` gives only strings; the roles convert with ``| int`` / ``| bool``).
 
 Values that are still Jinja templates (a ``{{``/``{%`` anywhere inside) are skipped: they are not user
-literals and are checked when the role renders them. ``None`` is skipped (unset). A global fed with
+literals and are checked when the role renders them. So are vault-encrypted values (never decrypted here). ``None`` is skipped (unset). A global fed with
 ``default(<d>, true)`` is skipped when falsy (the role then gets ``<d>``). Values of ``no_log`` options
 never appear in a message.
 """
@@ -211,6 +211,21 @@ def is_template(value):
     return False
 
 
+def is_literal(value):
+    """True when ``value`` is plain data a user wrote (str, numbers, bool, None, lists and dicts of them).
+
+    A vault-encrypted value (ansible-core's ``EncryptedString``) or any other object is not: it is left to
+    the role, and never decrypted or printed here.
+    """
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, dict):
+        return all(is_literal(k) and is_literal(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(is_literal(v) for v in value)
+    return False
+
+
 def _shape(value):
     for typ, name in _SHAPE_NAMES.items():
         if type(value) is typ:  # pylint: disable=unidiomatic-typecheck  # bool is an int subclass
@@ -384,7 +399,7 @@ def check_role_inputs(hostvars, hosts, specs_by_role, defaults_by_role, known_er
         for name, value in sorted(_raw_vars(hostvars, host).items(), key=lambda kv: str(kv[0])):
             if not isinstance(name, str) or (name not in index and name not in feeds):
                 continue
-            if value is None or is_template(value):
+            if value is None or not is_literal(value) or is_template(value):
                 continue
             targets = _targets(name, index, feeds)
             if not targets:

@@ -147,6 +147,13 @@ def test_secrets_never_in_a_message():
 
 # ---- what is not judged
 
+
+class Vaulted(object):
+    """Stands for ansible-core's EncryptedString (not a str): it must never be converted or printed."""
+
+    def __str__(self):
+        raise AssertionError("the vaulted value was decrypted")
+
 @pytest.mark.parametrize("hostvars", [
     {"cp1": {"cni_plugin": "{{ my_cni }}"}},                                  # still a template
     {"cp1": {"control_plane_cert_sans": ["{{ vip }}", "api"]}},
@@ -156,6 +163,7 @@ def test_secrets_never_in_a_message():
     {"cp1": {"cni_plugin": None}},
     {"cp1": {"pki_bind_port": "6443", "preflight_fail_on_swap": "false"}},    # -e gives strings; Ansible accepts
     {"cp1": {"my_own_var": "flannel", "groundwork_confirm": "reset"}},        # no role option, no feed
+    {"cp1": {"groundwork_backup_encryption_key": Vaulted(), "control_plane_cert_sans": ["a", Vaulted()]}},
     {"cp1": {"groundwork_pki_key_type": "ecdsa256", "cni_plugin": "bridge",
              "preflight_ports": [{"port": 6443, "needed_on": "control_plane"}]}},
 ])
