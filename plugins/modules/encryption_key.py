@@ -14,8 +14,8 @@ description:
     EncryptionConfiguration, each idempotent and decided from the file itself. C(playbooks/rotate_encryption_key.yml)
     runs them in order, restarting each API server after its file changed.
   - C(info) reads the configuration and the rotation record beside it (key names, the provider, whether the running
-    kube-apiserver started before the file was last written). Its result holds the key material (C(secrets)): register
-    it with C(no_log).
+    kube-apiserver started before the file was last written). Its result holds the key material (C(secrets));
+    register it with C(no_log).
   - C(record) writes the rotation record (old and new key names) before the first key is added; C(finish) closes it.
   - C(add) puts the new key second, C(promote) first, C(remove) drops the old key. A step whose previous step is not
     done yet on this file is refused (in check mode the earlier steps are assumed, so the diff shows what the run would do).
