@@ -154,6 +154,7 @@ class Vaulted(object):
     def __str__(self):
         raise AssertionError("the vaulted value was decrypted")
 
+
 @pytest.mark.parametrize("hostvars", [
     {"cp1": {"cni_plugin": "{{ my_cni }}"}},                                  # still a template
     {"cp1": {"control_plane_cert_sans": ["{{ vip }}", "api"]}},
