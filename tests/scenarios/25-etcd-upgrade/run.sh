@@ -212,9 +212,10 @@ done
 wait "$UPGRADE_PID" 2>/dev/null; UPGRADE_PID=""
 log "first run stopped ($stopped) once e1 ran $NEW_V: members $(versions)"
 grep -m1 -o 'Backup by [^"]*' "$WORK/run1.log" | sed 's/^/    /'
-grep -q "Backup by" "$WORK/run1.log" && log "ok: a verified backup was taken before the first member stopped" \
-  || { fail "no verified backup before the upgrade"; tail -30 "$WORK/run1.log"; }
+if grep -q "Backup by" "$WORK/run1.log"; then log "ok: a verified backup was taken before the first member stopped"
+else fail "no verified backup before the upgrade"; tail -30 "$WORK/run1.log"; fi
 now=$(versions)
+# shellcheck disable=SC2016 # the arguments are expanded by the inner bash
 check "the first run was stopped in the middle (e1 on $NEW_V, e3 still on $OLD_V: $now)" \
   bash -c '[ "$1" = yes ] && [[ "$2" == *"e3=$3"* ]]' _ "$stopped" "$now" "$OLD_V"
 mid_cv=$(cluster_version)

@@ -79,8 +79,9 @@ def test_member_table_recorded():
 
 
 def test_member_table_one_down():
-    got = {r["name"]: r for r in U.member_table(info(health="endpoint-health-one-member-down-json.stdout",
-                                                      status="endpoint-status-one-member-down-json.stdout"))}
+    one_down = info(health="endpoint-health-one-member-down-json.stdout",
+                    status="endpoint-status-one-member-down-json.stdout")
+    got = {r["name"]: r for r in U.member_table(one_down)}
     assert not got["cp3"]["healthy"] and got["cp3"]["version"] is None and got["cp3"]["lag"] is None
     assert got["cp3"]["error"] == "context deadline exceeded"
     assert got["cp1"]["is_leader"] and got["cp2"]["healthy"]
