@@ -13,7 +13,7 @@ description:
     named by O(var). Returns C(errors) (refusals, naming keys by name), C(old), C(new), C(provider), C(done), C(start),
     C(rewrite), C(levels) (host -> 0 only the old key, 1 old first, 2 new first, 3 only the new key), C(hosts)
     (host -> key names) and C(lines) (what to print). Never key material.
-  - With O(secret=true) it returns instead the new key's material (base64): the one a control plane already holds
+  - With O(secret=true) it returns instead the new key's material (base64) - the one a control plane already holds
     (a resumed run) or 32 fresh random bytes. Use it only in C(no_log) tasks.
 options:
   _input:
