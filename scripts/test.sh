@@ -62,7 +62,7 @@ for s in "${STAGES[@]}"; do
     sanity)      stage sanity bash scripts/sanity.sh ;;
     lint)        stage lint ansible-lint --offline --profile production ;;
     build)       stage build bash scripts/build-check.sh ;;
-    integration) stage integration pytest -q -p no:cacheprovider tests/integration ;;
+    integration) stage integration pytest -q -p no:cacheprovider --durations=15 tests/integration ;;
     lab)         stage lab lab_stage ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
