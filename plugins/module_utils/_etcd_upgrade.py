@@ -288,7 +288,7 @@ def wait_state(read, want, timeout, interval=2.0, sleep=None, clock=None):
         except GroundworkError as exc:
             error = exc
         if state is not None and error is None and satisfied(state, want):
-            state.update(waited=round(clock() - start, 1), reached=True)
+            state.update(waited=round(clock() - start, 1), reached=True, last_error=None)
             return state
         if clock() - start >= timeout:
             if state is None:

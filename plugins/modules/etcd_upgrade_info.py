@@ -134,6 +134,10 @@ waited:
   description: Seconds spent waiting.
   returned: always
   type: float
+last_error:
+  description: Why the last reading of O(wait) failed (a member restarting), or null.
+  returned: always
+  type: str
 binary_version:
   description: Version of O(etcd_binary) (what the member runs after its next restart); null when missing.
   returned: always

@@ -236,7 +236,8 @@ def test_wait_state_until_ready():
             raise s
         return s
     got = U.wait_state(read, "ready", 60, sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
-    assert got["reached"] and got["waited"] == 4.0 and not states
+    # every key the playbook's messages name is there, also on success (assert templates fail_msg anyway)
+    assert got["reached"] and got["waited"] == 4.0 and got["last_error"] is None and not states
 
 
 @pytest.mark.parametrize("want,state,ok", [
