@@ -262,3 +262,22 @@ def test_wait_state_times_out_with_the_last_reading():
         raise GroundworkError("no endpoint answers")
     with pytest.raises(GroundworkError, match="no endpoint answers"):
         U.wait_state(always_down, "ready", 4, sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
+
+
+def test_recorded_mixed_cluster_in_the_middle_of_the_upgrade():
+    """Recorded on the lab (scenario 25) after the first run was stopped: e1 on 3.5.16, e2 (now the leader:
+    e1 handed leadership over when it stopped) and e3 on 3.4.23, cluster version still 3.4.0."""
+    mixed = UP + "lab-mixed/"
+    table = U.member_table({"health": E.parse_endpoint_health(fx(mixed + "endpoint-health-mixed-json.stdout")),
+                            "status": E.parse_endpoint_status(fx(mixed + "endpoint-status-mixed-json.stdout")),
+                            "members": E.parse_member_list(fx(mixed + "member-list-mixed-json.stdout"))["members"]})
+    assert [(r["name"], r["version"], r["is_leader"], r["lag"]) for r in table] == [
+        ("e1", "3.5.16", False, 0), ("e2", "3.4.23", True, 0), ("e3", "3.4.23", False, 0)]
+    cv = U.parse_http_version(fx(mixed + "http-version-mixed-e1.json"))
+    assert cv == {"server": "3.5.16", "cluster": "3.4.0"}
+    plan = U.plan_upgrade("3.5.16", cv["cluster"], table, ["e1", "e2", "e3"])
+    assert (plan["kind"], plan["upgrade"], plan["done"], plan["refusals"]) == ("minor", ["e2", "e3"], ["e1"], [])
+    assert U.member_ready(table[0], "3.5.16") == (True, None)
+    # the same cluster asked to go back: refused, naming the member that runs newer
+    back = U.plan_upgrade("3.4.23", cv["cluster"], table, ["e1", "e2", "e3"])
+    assert back["upgrade"] == [] and "older than what runs (e1 3.5.16; cluster version 3.4)" in back["refusals"][0]
