@@ -103,7 +103,8 @@ def member_table(info):
             "is_leader": bool(st.get("is_leader")),
             "raft_index": st.get("raft_index"),
             "raft_applied_index": applied,
-            "lag": (leader - applied) if (leader is not None and applied is not None) else None,
+            # the statuses are read one endpoint after the other: a member read after the leader can be ahead
+            "lag": max(0, leader - applied) if (leader is not None and applied is not None) else None,
         })
     return sorted(rows, key=lambda r: r["name"])
 
