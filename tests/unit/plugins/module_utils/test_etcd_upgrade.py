@@ -281,3 +281,15 @@ def test_recorded_mixed_cluster_in_the_middle_of_the_upgrade():
     # the same cluster asked to go back: refused, naming the member that runs newer
     back = U.plan_upgrade("3.4.23", cv["cluster"], table, ["e1", "e2", "e3"])
     assert back["upgrade"] == [] and "older than what runs (e1 3.5.16; cluster version 3.4)" in back["refusals"][0]
+
+
+def test_lag_is_never_negative():
+    """etcdctl reads the statuses one endpoint after the other: a follower read after the leader can show
+    a higher applied index than the leader's (the real run printed -1 before this clamp)."""
+    recorded = info()
+    for s in recorded["status"]:
+        if not s["is_leader"]:
+            s["raft_applied_index"] = s["raft_index"] + 3
+    assert {r["name"]: r["lag"] for r in U.member_table(recorded)} == {"cp1": 0, "cp2": 0, "cp3": 0}
+    recorded["status"][0]["raft_applied_index"] = 2  # cp2 behind the leader's 12
+    assert {r["name"]: r["lag"] for r in U.member_table(recorded)}["cp2"] == 10
