@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import urllib.request
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 
@@ -65,18 +66,15 @@ def http_version(endpoint, cacert=None, cert=None, key=None, timeout=5.0, opener
     """``/version`` of one client URL, with the client certificate etcdctl uses."""
     url = endpoint.rstrip("/") + "/version"
     if opener is None:
-        ctx = None
-        if url.startswith("https://"):
-            ctx = ssl.create_default_context(cafile=cacert)
-            if cert:
-                ctx.load_cert_chain(cert, key)
-
         def opener(u, t):
-            with urllib.request.urlopen(u, timeout=t, context=ctx) as resp:  # nosec B310 - https/http URL
+            resp = open_url(u, timeout=t, ca_path=cacert, client_cert=cert, client_key=key, validate_certs=True)
+            try:
                 return resp.read().decode("utf-8")
+            finally:
+                resp.close()
     try:
         return parse_http_version(opener(url, timeout))
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, UrlConnectionError) as exc:
         raise GroundworkError("cannot read %s: %s" % (url, exc))
 
 
@@ -186,7 +184,7 @@ def plan_upgrade(target, cluster_version, members, inventory_names, version_var=
             _refuse(refusals, "etcd %s needs every member on %s or later first (etcd's upgrade guide: earlier patches "
                               "have upgrade blockers); %s run older: set %s to the newest %s.x, run this playbook, "
                               "then upgrade to %s" % (minor(tv), show(floor), ", ".join(low), version_var,
-                                                     minor(floor), show(tv)))
+                                                      minor(floor), show(tv)))
             return plan
     plan["upgrade"] = [n for n in inventory_names if running.get(n) != tv]
     plan["done"] = [n for n in inventory_names if running.get(n) == tv]
