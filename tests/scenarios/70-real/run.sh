@@ -398,6 +398,7 @@ part_external() {
 part_ca() {
   local t p before after ph
   before=$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)
+  ssh_host cp1 -- cat /etc/kubernetes/pki/ca.crt > "$WORK/ca-old.crt"
   probe_start
   t=$SECONDS
   for ph in 1 2; do
@@ -418,6 +419,40 @@ part_ca() {
     mark "ca-phase2-rerun" "$t"
     check "ca: phase 2 again changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
   else fail "ca: phase 2 re-run failed"; fi
+  ca_phase3 "$after"
+}
+
+# Phase 3 (retire the old CAs and the old service-account key). The lab does not wait the hour-long grace
+# (rotate_ca_sa_grace_seconds, 3900 s: the kubelet re-signs projected tokens within their one-hour life): the
+# pods that call the API with a token (kube-proxy) get new tokens first, then phase 3 runs with no grace.
+proxy_ready() { [ "$(kc cp1 -n kube-system get ds kube-proxy -o jsonpath='{.status.numberReady}')" = "$1" ]; }
+ca_phase3() { # fingerprint of the new cluster CA
+  local new=$1 t p n
+  kc cp1 -n kube-system delete pod -l k8s-app=kube-proxy --wait=true >/dev/null
+  check "ca: kube-proxy pods recreated (tokens from the new key)" wait_for 180 proxy_ready 5
+  probe_start
+  t=$SECONDS
+  if play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=3 -e rotate_ca_sa_grace_seconds=0; then
+    mark "ca-phase-3" "$t"; log "ca: phase 3 ok ($(( SECONDS - t ))s)"
+  else fail "ca: rotate_ca.yml phase 3 failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; fi
+  p=$(probe_stop)
+  log "ca: API probe through w1's endpoint during phase 3: ${p% *} requests, ${p#* } failed"
+  PROBE_CA3=$p
+  n=$(ssh_host cp1 -- grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt)
+  check "ca: cp1's ca.crt holds one CA after phase 3 (got ${n:-none})" [ "${n:-0}" = 1 ]
+  check "ca: ... the new one" [ "$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)" = "$new" ]
+  ssh_host cp1 -- cat /etc/kubernetes/pki/apiserver.crt > "$WORK/apiserver-new.crt"
+  check "ca: the old CA no longer verifies the API server's certificate" \
+    bash -c "! openssl verify -CAfile '$WORK/ca-old.crt' '$WORK/apiserver-new.crt' >/dev/null 2>&1"
+  check "ca: 5 Nodes Ready after phase 3" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+  check "ca: kube-proxy Ready on 5 nodes after phase 3" wait_for 120 proxy_ready 5
+  n=$(kc cp1 -n kube-system logs -l k8s-app=kube-proxy --since=3m --tail=-1 2>/dev/null | grep -c Unauthorized)
+  check "ca: kube-proxy had no Unauthorized answer after phase 3 (got ${n:-none})" [ "${n:-1}" = 0 ]
+  t=$SECONDS
+  if play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=3 -e rotate_ca_sa_grace_seconds=0; then
+    mark "ca-phase3-rerun" "$t"
+    check "ca: phase 3 again changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+  else fail "ca: phase 3 re-run failed"; fi
 }
 
 T0=$SECONDS
@@ -481,6 +516,7 @@ log "timings: ${timings[*]}"
 [ -z "${PROBE_ROTATION:-}" ] || log "API probe during rotate_certs.yml (requests failed): $PROBE_ROTATION"
 [ -z "${PROBE_UPGRADE:-}" ] || log "API probe during upgrade.yml (requests failed): $PROBE_UPGRADE"
 [ -z "${PROBE_CA:-}" ] || log "API probe during rotate_ca.yml (requests failed): $PROBE_CA"
+[ -z "${PROBE_CA3:-}" ] || log "API probe during rotate_ca.yml phase 3 (requests failed): $PROBE_CA3"
 if [ ${#failures[@]} -gt 0 ]; then
   log "FAILED (${#failures[@]}): $(printf '%s; ' "${failures[@]}")"
   exit 1
