@@ -14,7 +14,9 @@ part_ownhosts() {
   t=$SECONDS
   if ! ansible-galaxy collection build --force --output-path "$d" "$ROOT" >"$d/build.log" 2>&1; then
     fail "ownhosts: ansible-galaxy collection build"; tail -5 "$d/build.log"; return 1; fi
-  if ! ansible-galaxy collection install --no-deps -p "$d/collections" "$d"/groundwork-k8s-*.tar.gz >"$d/install.log" 2>&1; then
+  # --force: ansible-galaxy says "Nothing to do" when the same version is installed in any configured path
+  # (~/.ansible/collections of this machine had one), and would leave the empty path empty
+  if ! ansible-galaxy collection install --force --no-deps -p "$d/collections" "$d"/groundwork-k8s-*.tar.gz >"$d/install.log" 2>&1; then
     fail "ownhosts: ansible-galaxy collection install of the tarball"; tail -5 "$d/install.log"; return 1; fi
   check "ownhosts: the tarball installed the playbooks and roles" \
     test -f "$d/collections/ansible_collections/groundwork/k8s/playbooks/site.yml" -a -d "$d/collections/ansible_collections/groundwork/k8s/roles/control_plane"
