@@ -440,7 +440,7 @@ ca_phase3() { # fingerprint of the new cluster CA
   p=$(probe_stop)
   log "ca: API probe through w1's endpoint during phase 3: ${p% *} requests, ${p#* } failed"
   PROBE_CA3=$p
-  n=$(ssh_host cp1 -- grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt)
+  n=$(ssh_host cp1 -- "grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt")  # one string: ssh joins words
   check "ca: cp1's ca.crt holds one CA after phase 3 (got ${n:-none})" [ "${n:-0}" = 1 ]
   check "ca: ... the new one" [ "$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)" = "$new" ]
   ssh_host cp1 -- cat /etc/kubernetes/pki/apiserver.crt > "$WORK/apiserver-new.crt"
