@@ -25,11 +25,14 @@ part_ownhosts() {
   sed '/ansible_ssh_common_args/d' "$INV" > "$d/hosts.yml"
   : > "$d/known_hosts.empty"
   cp "$(dirname "$INV")/known_hosts" "$d/known_hosts"
+  # each run with its own ssh ControlPath dir: the lab's runs just before leave ControlPersist masters to the same
+  # hosts, which ssh reuses without checking any host key (the first run of this part "passed" with no key known)
   newuser_play() { # known_hosts file -> rc; output in $OUT / $WORK/last.log
     local rc
     # shellcheck disable=SC2016  # $1/$@ are the inner bash -c script's own arguments
     OUT=$(ctl env -u ANSIBLE_CONFIG -u ANSIBLE_HOST_KEY_CHECKING -u ANSIBLE_COLLECTIONS_PATH \
       ANSIBLE_COLLECTIONS_PATH="$d/collections" ANSIBLE_SSH_COMMON_ARGS="-o UserKnownHostsFile=$1" \
+      ANSIBLE_SSH_CONTROL_PATH_DIR="$d/cp-$(basename "$1")" \
       bash -c 'cd "$1" && shift && exec ansible-playbook "$@"' _ "$d/empty" \
       -i "$d/hosts.yml" -i "$WORK/groups.yml" -e "@$WORK/vars.yml" groundwork.k8s.site 2>&1); rc=$?
     printf '%s\n' "$OUT" > "$WORK/last.log"
