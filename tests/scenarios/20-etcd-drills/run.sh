@@ -73,29 +73,10 @@ print(); [print('put %s%06d v' % (p, j)) for j in range(a, b)]; print(); print()
 
 # The PKI modules need cryptography and PyYAML on the hosts and this scenario's lab has no APT
 # mirror: wheels from PyPI (cached), unpacked on the hosts before the playbooks.
-WHEELS=${GW_LAB_CACHE:-/var/cache/groundwork-lab}/wheels-etcd
-get_wheels() {
-  { ls "$WHEELS"/cryptography-*.whl && ls "$WHEELS"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 && return 0
-  mkdir -p "$WHEELS"
-  pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 -d "$WHEELS" \
-    "cryptography>=42,<44" pyyaml >/dev/null
-}
+# shellcheck source=tests/helpers/etcd-lab-wheels.sh
+. "$ROOT/tests/helpers/etcd-lab-wheels.sh"
 prepare_hosts() {
-  cat > "$WORK/prepare.yml" <<EOF
-- name: Lab - Python libraries for the PKI modules
-  hosts: etcd
-  gather_facts: false
-  tasks:
-    - name: Copy the wheels
-      ansible.builtin.copy:
-        src: $WHEELS/
-        dest: /root/wheels/
-        mode: "0644"
-    - name: Unpack the wheels
-      ansible.builtin.shell: for w in /root/wheels/*.whl; do python3 -m zipfile -e "\$w" /usr/local/lib/python3.11/dist-packages/; done
-      args:
-        creates: /usr/local/lib/python3.11/dist-packages/cryptography
-EOF
+  write_prepare_play
   play "$WORK/prepare.yml"
 }
 

@@ -66,13 +66,8 @@ pack() { # bindir -> tarball named after the version its etcd reports
   tar -C "$WORK" -czf "$d.tar.gz" "etcd-v$v-linux-amd64"
   echo "$d.tar.gz"
 }
-WHEELS=${GW_LAB_CACHE:-/var/cache/groundwork-lab}/wheels-etcd
-get_wheels() {
-  { ls "$WHEELS"/cryptography-*.whl && ls "$WHEELS"/[Pp][Yy][Yy][Aa][Mm][Ll]-*.whl; } >/dev/null 2>&1 && return 0
-  mkdir -p "$WHEELS"
-  pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 -d "$WHEELS" \
-    "cryptography>=42,<44" pyyaml >/dev/null
-}
+# shellcheck source=tests/helpers/etcd-lab-wheels.sh
+. "$ROOT/tests/helpers/etcd-lab-wheels.sh"
 
 get_wheels || { log "cannot download the cryptography wheels"; exit 1; }
 trixie_etcd || { log "cannot get Debian trixie's etcd 3.5 packages"; exit 1; }
@@ -110,21 +105,7 @@ EOF
 common_vars "$OLD_TGZ" > "$WORK/old.yml"
 common_vars "$NEW_TGZ" > "$WORK/new.yml"
 
-cat > "$WORK/prepare.yml" <<EOF
-- name: Lab - Python libraries for the PKI modules
-  hosts: etcd
-  gather_facts: false
-  tasks:
-    - name: Copy the wheels
-      ansible.builtin.copy:
-        src: $WHEELS/
-        dest: /root/wheels/
-        mode: "0644"
-    - name: Unpack the wheels
-      ansible.builtin.shell: for w in /root/wheels/*.whl; do python3 -m zipfile -e "\$w" /usr/local/lib/python3.11/dist-packages/; done
-      args:
-        creates: /usr/local/lib/python3.11/dist-packages/cryptography
-EOF
+write_prepare_play
 play "$WORK/old.yml" "$WORK/prepare.yml" || { log "preparing the hosts failed"; echo "$OUT" | tail -20; exit 1; }
 
 # ---------------------------------------------------------------- install 3.4
