@@ -21,8 +21,9 @@ import threading
 import pytest
 import yaml
 
+from playbook_json import run_playbook_json
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
 MKIMAGE = os.path.join(ROOT, "tests", "lab", "files", "mkimage.py")
 
 pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
@@ -33,24 +34,11 @@ def run_play(tmp, play_text, extra_vars, check=False):
     play.write_text(play_text)
     varsfile = tmp / "vars.json"
     varsfile.write_text(json.dumps(extra_vars))
-    env = dict(os.environ)
-    env.update({
-        "PATH": BIN + os.pathsep + env.get("PATH", ""),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
-        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    argv = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play),
+    argv = ["-i", "localhost,", "-c", "local", play,
             "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "@%s" % varsfile]
     if check:
         argv.append("--check")
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("no JSON from ansible-playbook (rc %s): %s %s" % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    proc, report = run_playbook_json(argv, tmp / "ansible-tmp", timeout=300)
     return proc.returncode, report
 
 

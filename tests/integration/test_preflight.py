@@ -9,42 +9,20 @@ play never ran.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
+from playbook_json import ROOT, run_playbook_json, task_name
+
 PLAY = os.path.join(ROOT, "tests", "integration", "files", "preflight_then_change.yml")
 
 
 def run_preflight(inventory, tmp_path, *extra):
-    env = dict(os.environ)
-    env.update({
-        "PATH": BIN + os.pathsep + env.get("PATH", ""),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
-        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    argv = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, PLAY,
-            "-e", "ansible_port=1", "-e", "ansible_python_interpreter=%s" % sys.executable,
-            "-e", "marker_dir=%s" % tmp_path] + list(extra)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("no JSON from ansible-playbook (rc %s): %s %s" % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc, report
-
-
-def task_name(task):
-    """Task name without the ``role : `` prefix Ansible adds."""
-    return task["task"]["name"].split(" : ")[-1]
+    return run_playbook_json(["-i", inventory, PLAY, "-e", "ansible_port=1",
+                              "-e", "ansible_python_interpreter=%s" % sys.executable,
+                              "-e", "marker_dir=%s" % tmp_path] + list(extra), tmp_path / "tmp")
 
 
 def failure_messages(report):

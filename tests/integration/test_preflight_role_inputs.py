@@ -8,15 +8,11 @@ must get past that step and try the hosts, which proves the refusal came from th
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
-import pytest
+from playbook_json import ROOT, run_playbook_json, task_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
 STOP = "Stop on inventory problems (nothing has been changed on any host)"
 
@@ -36,28 +32,9 @@ INVENTORY = """all:
 def run_site(tmp_path, sans, cni, key_type):
     inv = tmp_path / "hosts.yml"
     inv.write_text(INVENTORY.format(sans=sans, cni=cni))
-    env = dict(os.environ)
-    env.update({
-        "PATH": BIN + os.pathsep + env.get("PATH", ""),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
-        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    argv = [os.path.join(BIN, "ansible-playbook"), "-i", str(inv), SITE,
-            "-e", "ansible_port=1", "-e", "ansible_python_interpreter=%s" % sys.executable,
-            "-e", "groundwork_pki_key_type=%s" % key_type]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("no JSON from ansible-playbook (rc %s): %s %s" % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc, report
-
-
-def task_name(task):
-    return task["task"]["name"].split(" : ")[-1]
+    return run_playbook_json(["-i", inv, SITE, "-e", "ansible_port=1",
+                              "-e", "ansible_python_interpreter=%s" % sys.executable,
+                              "-e", "groundwork_pki_key_type=%s" % key_type], tmp_path / "tmp", timeout=180)
 
 
 def failures(report):
