@@ -62,6 +62,17 @@ EOF
   T_SERVE=$((SECONDS - t))
 }
 
+# single cluster: the mirror host becomes the backup host (site.yml installs the backup timer and program), as
+# part ha has it. $1 names the part in the log lines and the timing mark.
+single_backup_host() {
+  local part=$1 t
+  write_groups cp1 "" none "" mirror
+  write_real_vars
+  t=$SECONDS
+  if play site.yml; then mark "$part-site-backups" "$t"; log "$part: site.yml with a backup host ok (changed=$(changed_sum))"
+  else fail "$part: site.yml with the backup host"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -40; return 1; fi
+}
+
 # vars.yml: the documented air-gap variables (inventories/airgapped_edge) + the lab's limits
 write_real_vars() {
   cat > "$WORK/vars.yml" <<EOF

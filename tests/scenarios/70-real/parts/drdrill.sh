@@ -6,14 +6,9 @@
 # a wrong key fails the drill, metrics 0 with the last success time kept. The HA-only checks are in part drguard.
 # shellcheck disable=SC2154  # WORK, CLUSTER: set by run.sh
 part_drdrill() {
-  local t
   [ "$CLUSTER" = single ] || [ "$CLUSTER" = ha ] || { fail "drdrill: needs a real cluster"; return 1; }
   if [ "$CLUSTER" = single ]; then
-    write_groups cp1 "" none "" mirror
-    write_real_vars
-    t=$SECONDS
-    if play site.yml; then mark "drdrill-site-backups" "$t"; log "drdrill: site.yml with a backup host ok (changed=$(changed_sum))"
-    else fail "drdrill: site.yml with the backup host"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -40; return 1; fi
+    single_backup_host drdrill || return 1
   fi
   drg_drill
 }

@@ -70,11 +70,7 @@ part_enckey() {
   [ "$CLUSTER" = single ] || [ "$CLUSTER" = ha ] || { fail "enckey: needs a real cluster"; return 1; }
   # the mirror host keeps the backups (site.yml installs the timer and program), as part drdrill does (part ha has it)
   if [ "$CLUSTER" = single ]; then
-    write_groups cp1 "" none "" mirror
-    write_real_vars
-    t=$SECONDS
-    if play site.yml; then mark "enckey-site-backups" "$t"; log "enckey: site.yml with a backup host ok (changed=$(changed_sum))"
-    else fail "enckey: site.yml with the backup host"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -40; return 1; fi
+    single_backup_host enckey || return 1
   fi
   : > "$WORK/enc-all.log"
 
