@@ -20,7 +20,8 @@
 #        removed, the API still answers) and added back (add_node.yml touches only it); 5 Ready, 3 members
 #   single  a lab of its own: 1 host is the whole cluster; first site.yml --check --diff on the fresh host (rc 0,
 #        no file changed; GW_REAL_FRESH_CHECK=0 skips it), then the install; a workload runs; re-run changed=0
-#   external  a lab of its own: 3 external etcd members + 1 control plane + 1 worker; re-run changed=0
+#   external  a lab of its own: 3 external etcd members + 1 control plane + 1 worker (backup host = the mirror host);
+#        re-run changed=0; then the total loss of part dr with every etcd member wiped too (GW_REAL_EXTERNAL_DR=0 skips)
 #   dr   (on the HA cluster) a Secret and a ConfigMap, backup.yml (the site's scheduled backups, backup host =
 #        the mirror host), one more Secret; every control plane wiped (kubelet stopped, containers killed,
 #        /etc/kubernetes, /etc/etcd, /var/lib/etcd); restore.yml: the first two read back with identical data
@@ -227,59 +228,90 @@ part_rotation() {
   else fail "rotation: second run failed"; fi
 }
 
-not_in_etcd() { ! etcdctl_pod cp1 get "$1" | grep -q "$2"; }  # key text -> 0 when etcd's value lacks the text
+# etcd-hosts ("" = stacked) key text -> 0 when the key's value is an encrypted envelope (k8s:enc:...) without the text
+etcd_value_encrypted() {
+  local f rc=1
+  f=$(mktemp)
+  if [ -n "$1" ]; then etcdctl_ext "${1%% *}" get --print-value-only "$2" > "$f"
+  else etcdctl_pod cp1 get --print-value-only "$2" > "$f"; fi
+  [ -s "$f" ] && [ "$(head -c 8 "$f")" = "k8s:enc:" ] && ! grep -aq -- "$3" "$f" && rc=0
+  rm -f "$f"; return $rc
+}
 secret_data() { kc cp1 get secret "$1" -o jsonpath='{.data.token}' 2>/dev/null; }
 cm_data() { kc cp1 get configmap "$1" -o jsonpath='{.data.note}' 2>/dev/null; }
-part_dr() {
-  local t s1 c1 got
+part_dr() { dr_total_loss dr "cp1 cp2 cp3" "" "cp1 cp2 cp3 w1 w2"; }
+# etcdctl on an external member host (its own client certificate from the etcd CA)
+etcdctl_ext() { # host args...
+  local h=$1; shift
+  ssh_host "$h" -- ETCDCTL_API=3 etcdctl --endpoints="https://$(host_addr "$h"):2379" --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
+}
+# members as "count started" from stacked (etcd pod on cp1) or external (first etcd host) etcd
+dr_members() { # etcd-hosts (empty = stacked)
+  local first=${1%% *}
+  { if [ -n "$1" ]; then etcdctl_ext "$first" member list -w json; else etcdctl_pod cp1 member list -w json; fi; } | python3 -c 'import json, sys
+m = json.load(sys.stdin)["members"]
+print(len(m), sum(1 for x in m if x.get("name") and not x.get("isLearner")))'
+}
+# Total loss of every control plane (and, with external etcd, every etcd member): objects written before the
+# backup read back through the API with their data after restore.yml, the one written after is gone, every
+# Node Ready, the members all started, site.yml after it changed=0. Label for the messages, control planes,
+# external etcd hosts ("" = stacked), every Node.
+dr_total_loss() {
+  local lbl=$1 cps=$2 etcd=$3 nodes=$4 t s1 c1 got h nmem
+  nmem=$(wc -w <<<"${etcd:-$cps}")
   # objects written before the backup, one after it
   s1=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | cut -c1-24)
   c1="written before the backup $(date +%s)"
   kc cp1 create secret generic dr-before --from-literal=token="$s1" >/dev/null
   kc cp1 create configmap dr-before --from-literal=note="$c1" >/dev/null
-  check "dr: the Secret is encrypted at rest in etcd (no plain text in its etcd value)" \
-    not_in_etcd /registry/secrets/default/dr-before "$s1"
+  check "$lbl: the Secret is encrypted at rest in etcd (k8s:enc: value, no plain text)" \
+    etcd_value_encrypted "$etcd" /registry/secrets/default/dr-before "$s1"
   t=$SECONDS
-  if play playbooks/backup.yml; then log "dr: backup.yml ok ($(( SECONDS - t ))s): $(grep -o 'Backup by [^"]*' "$WORK/last.log" | head -1 | cut -c1-200)"; else
-    fail "dr: backup.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
-  mark "dr-backup" "$t"
+  if play playbooks/backup.yml; then log "$lbl: backup.yml ok ($(( SECONDS - t ))s): $(grep -o 'Backup by [^"]*' "$WORK/last.log" | head -1 | cut -c1-200)"; else
+    fail "$lbl: backup.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return 1; fi
+  mark "$lbl-backup" "$t"
   kc cp1 create secret generic dr-after --from-literal=token=after-the-backup >/dev/null
 
-  # total loss of every control plane: kubelet stopped, containers gone, /etc/kubernetes, /var/lib/etcd, /etc/etcd wiped
+  # total loss: kubelet stopped, containers gone, /etc/kubernetes, /var/lib/etcd, /etc/etcd wiped on every control
+  # plane; external members: etcd stopped and the same directories wiped
   t=$SECONDS
-  for h in cp1 cp2 cp3; do
+  for h in $cps; do
     # shellcheck disable=SC2016  # expands on the host
     ssh_host "$h" -- 'systemctl stop kubelet; for c in $(ctr -n k8s.io task ls -q); do ctr -n k8s.io task kill -s KILL "$c"; done;
       sleep 2; rm -rf /etc/kubernetes /etc/etcd; find /var/lib/etcd -mindepth 1 -delete' >/dev/null 2>&1 &
   done
+  for h in $etcd; do
+    ssh_host "$h" -- 'systemctl stop etcd; rm -rf /etc/kubernetes /etc/etcd; find /var/lib/etcd -mindepth 1 -delete' >/dev/null 2>&1 &
+  done
   wait_children
-  check "dr: every control plane wiped (no /etc/kubernetes, API down)" bash -c "! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes/pki/ca.crt"
-  mark "dr-loss" "$t"
+  check "$lbl: every control plane wiped (no /etc/kubernetes, API down)" bash -c "! $LAB ssh --name $NAME cp1 -- test -e /etc/kubernetes/pki/ca.crt"
+  [ -z "$etcd" ] || check "$lbl: every etcd member wiped (no data dir content, etcd stopped)" \
+    bash -c "for h in $etcd; do $LAB ssh --name $NAME \$h -- 'test -z \"\$(ls -A /var/lib/etcd)\" && ! systemctl is-active -q etcd' || exit 1; done"
+  mark "$lbl-loss" "$t"
   t=$SECONDS
   if play playbooks/restore.yml -e groundwork_confirm=restore; then
-    mark "dr-restore" "$t"
-    log "dr: restore.yml ok ($(( SECONDS - t ))s)"
-    log "dr: restored: $(grep -o 'keys [0-9]*[^"]*\|[0-9]* keys[^"]*' "$WORK/last.log" | head -3 | tr '\n' ' ' | cut -c1-300)"
+    mark "$lbl-restore" "$t"
+    log "$lbl: restore.yml ok ($(( SECONDS - t ))s)"
+    log "$lbl: restored: $(grep -o 'keys [0-9]*[^"]*\|[0-9]* keys[^"]*' "$WORK/last.log" | head -3 | tr '\n' ' ' | cut -c1-300)"
   else
-    fail "dr: restore.yml after the total loss"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1
+    fail "$lbl: restore.yml after the total loss"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1
   fi
-  check "dr: API answers after the restore" wait_for 180 api_ready_on cp1
+  check "$lbl: API answers after the restore" wait_for 180 api_ready_on cp1
   got=$(secret_data dr-before | base64 -d 2>/dev/null)
-  check "dr: the Secret written before the backup reads back with its data" [ "$got" = "$s1" ]
-  check "dr: the ConfigMap written before the backup reads back" [ "$(cm_data dr-before)" = "$c1" ]
-  check "dr: the Secret written after the backup is gone" bash -c "! $LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get secret dr-after >/dev/null 2>&1"
-  check "dr: 5 Nodes Ready after the restore" wait_for 300 all_ready "cp1 cp2 cp3 w1 w2"
+  check "$lbl: the Secret written before the backup reads back with its data" [ "$got" = "$s1" ]
+  check "$lbl: the ConfigMap written before the backup reads back" [ "$(cm_data dr-before)" = "$c1" ]
+  check "$lbl: the Secret written after the backup is gone" bash -c "! $LAB ssh --name $NAME cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get secret dr-after >/dev/null 2>&1"
+  check "$lbl: $(wc -w <<<"$nodes") Nodes Ready after the restore" wait_for 300 all_ready "$nodes"
   local members
-  members=$(etcdctl_pod cp1 member list -w json | python3 -c 'import json, sys
-m = json.load(sys.stdin)["members"]
-print(len(m), sum(1 for x in m if x.get("name") and not x.get("isLearner")))')
-  check "dr: etcd has 3 started members after the restore (got $members)" [ "$members" = "3 3" ]
+  members=$(dr_members "$etcd")
+  check "$lbl: etcd has $nmem started members after the restore (got $members)" [ "$members" = "$nmem $nmem" ]
   t=$SECONDS
   if play site.yml; then
-    mark "dr-site-rerun" "$t"
-    check "dr: site.yml after the restore changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
+    mark "$lbl-site-rerun" "$t"
+    check "$lbl: site.yml after the restore changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
     [ "$(changed_sum)" -eq 0 ] || grep -B3 '^changed:' "$WORK/last.log" | head -40
-  else fail "dr: site.yml after the restore failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40; fi
+  else fail "$lbl: site.yml after the restore failed"; grep -A20 'fatal:' "$WORK/last.log" | head -40; fi
 }
 wait_children() { local p; for p in $(jobs -p); do [ "$p" = "${HTTP_PID:-}" ] || wait "$p"; done; }
 
@@ -378,7 +410,8 @@ part_single() {
 # external: 3 external etcd members (systemd units, etcd from the mirror) + 1 control plane + 1 worker
 part_external() {
   local t n
-  write_groups cp1 w1 none e1,e2,e3 ""
+  # the mirror host keeps the etcd backups (site.yml sets them up), for the total loss below
+  write_groups cp1 w1 none e1,e2,e3 mirror
   write_real_vars
   t=$SECONDS
   if play site.yml; then mark "external-site.yml" "$t"; log "external: site.yml ok ($(( SECONDS - t ))s)"; else
@@ -391,6 +424,8 @@ part_external() {
   t=$SECONDS
   if play site.yml; then mark "external-rerun" "$t"; check "external: re-run changed=0 (got $(changed_sum))" [ "$(changed_sum)" -eq 0 ]
   else fail "external: re-run failed"; fi
+  # total loss of the control plane and of every external member, restored from the bundle (GW_REAL_EXTERNAL_DR=0 skips)
+  [ "${GW_REAL_EXTERNAL_DR:-1}" = 0 ] || dr_total_loss external-dr cp1 "e1 e2 e3" "cp1 w1"
 }
 
 # ca (on the HA cluster): the CA rotation's phases 1 (trust old + new) and 2 (reissue everything from the new CAs,
