@@ -48,8 +48,14 @@ def containerd_upgrade_plan(data):
     return U.plan(nodes, data.get("target") or "")
 
 
+def containerd_version(text):
+    """``containerd --version`` / ``ctr version`` text or a manifest version -> ``x.y.z`` ('' when there is none)."""
+    v = U.parse_version(text)
+    return U.show(v) if v else ""
+
+
 class FilterModule(object):
     """groundwork.k8s containerd upgrade filters."""
 
     def filters(self):
-        return {"containerd_upgrade_plan": containerd_upgrade_plan}
+        return {"containerd_upgrade_plan": containerd_upgrade_plan, "containerd_version": containerd_version}

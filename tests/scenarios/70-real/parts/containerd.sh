@@ -4,7 +4,7 @@
 # containerd_media.py), regenerates its manifest, rebuilds and serves the bundle, and runs
 # playbooks/upgrade_containerd.yml with pods running (a Deployment, the DaemonSet kube-proxy, the static control
 # plane pods) and an API probe loop (ha: through w1's endpoint; single: cp1's own API server), failures counted.
-# Checked: the check refuses before any change while a node is not Ready (ha: w2's kubelet stopped); every node
+# Checked: site.yml with the new manifest refuses to replace containerd on a cluster node; the check refuses before any change while a node is not Ready (ha: w2's kubelet stopped); every node
 # runs containerd 2.x after (`containerd --version`, the daemon's `ctr version`, the kubelet's
 # containerRuntimeVersion), config.toml is schema 3 as containerd reads it (`containerd config dump`: pinned
 # sandbox image, config_path, restrict_oom_score_adj, SystemdCgroup), /etc/containerd kept per node; every
@@ -79,6 +79,14 @@ part_containerd() {
   serve_mirror || { fail "containerd: serving the new bundle"; return 1; }
   write_real_vars
   mark "containerd-bundle+serve" "$t"
+
+  # nothing upgrades behind the cluster's back: site.yml with the new manifest refuses before replacing containerd
+  t=$SECONDS
+  play site.yml
+  mark "containerd-site-refused" "$t"
+  check "containerd: site.yml with the new manifest refused (containerd of a node in the cluster)" \
+    grep -q "this run would install containerd $CTD_TO" "$WORK/last.log"
+  check "containerd: ... no containerd replaced by it" [ "$(ctd_versions)" = "$before" ]
 
   if [ "$CLUSTER" = ha ]; then
     # a node not Ready: refused before any change

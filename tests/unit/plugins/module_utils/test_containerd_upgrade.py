@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.groundwork.k8s.plugins.filter.containerd_upgrade_plan import containerd_upgrade_plan
+from ansible_collections.groundwork.k8s.plugins.filter.containerd_upgrade_plan import containerd_upgrade_plan, containerd_version
 from ansible_collections.groundwork.k8s.plugins.module_utils import _containerd_upgrade as U
 
 BOOKWORM = "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3"
@@ -90,3 +90,9 @@ def test_filter(api_nodes, want_upgrade, error):
         assert any(error in e for e in p["errors"]), p["errors"]
     else:
         assert p["upgrade"] == want_upgrade and p["errors"] == []
+
+
+@pytest.mark.parametrize("text, want", [(BOOKWORM, "1.6.20"), (SID, "2.1.9"), (UPSTREAM, "2.1.4"), ("v2.1.9", "2.1.9"),
+                                        ("skipped, since /etc/kubernetes/kubelet.conf does not exist", ""), ("", "")])
+def test_containerd_version_filter(text, want):
+    assert containerd_version(text) == want
