@@ -74,8 +74,8 @@ def plan(nodes, target, manifest_name="the artifact manifest's containerd"):
         elif have > want:
             out["errors"].append(
                 "%s runs containerd %s, newer than the target %s: containerd is never downgraded in place; put %s "
-                "back in %s (artifacts/sources.yml) or reinstall the node" % (name, show(have), show(want), show(have),
-                                                                               manifest_name))
+                "back in %s (artifacts/sources.yml) or reinstall the node"
+                % (name, show(have), show(want), show(have), manifest_name))
         elif want[0] - have[0] > 1:
             out["errors"].append(
                 "%s runs containerd %s: %s skips a major version; upgrade to the newest %d.x first (one major at a "
