@@ -190,7 +190,8 @@ def target_path(comp, manifest_dir, kubelet_config):
 def reconfigure_action(p, kubeadm, check_mode, read, write):
     """Decide and (unless check_mode) write what differs. ``p``: config (docs), components, manifest_dir,
     kubelet_config, record_path (optional: the kubeadm configuration
-    kept on the node, 0600, written when it differs). ``read(path)`` -> text or None; ``write(path, bytes, mode)`` atomic.
+    kept on the node, 0600, written when it differs), render_only (optional: return ``rendered`` and touch nothing),
+    rendered (optional: component -> text rendered elsewhere, used instead of running kubeadm here). ``read(path)`` -> text or None; ``write(path, bytes, mode)`` atomic.
 
     Returns the module result: ``changed``, ``components`` (the ones whose file changed), ``diff`` (one entry per
     changed file, before/after text)."""
@@ -202,7 +203,20 @@ def reconfigure_action(p, kubeadm, check_mode, read, write):
     if missing:
         raise GroundworkError("%s has no %s: this node is not an installed control plane (site.yml installs it first)"
                               % (p["manifest_dir"], ", ".join(FILES[c][0] for c in missing)))
-    rendered = render(kubeadm, p["config"], comps)
+    given = p.get("rendered") or None
+    if given is not None:
+        absent = [c for c in comps if not isinstance(given.get(c), str)]
+        if absent:
+            raise GroundworkError("rendered: no text for %s (what render_only returned on a control plane)"
+                                  % ", ".join(absent))
+        rendered = given
+    else:
+        rendered = render(kubeadm, p["config"], comps)
+    if p.get("render_only"):
+        # rendering only (a control plane renders a worker's kubelet configuration: kubeadm's dry run needs the
+        # CA key, which a worker does not have); nothing read or written here
+        return {"changed": False, "components": [], "record_changed": False, "diff": [], "paths": {},
+                "rendered": {c: rendered[c] for c in comps}}
     changed, diffs = [], []
     for comp in comps:
         path = target_path(comp, p["manifest_dir"], p["kubelet_config"])

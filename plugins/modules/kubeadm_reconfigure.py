@@ -64,6 +64,18 @@ options:
     description: The kubeadm binary (v1beta4 configuration, Kubernetes >= 1.31).
     type: path
     default: kubeadm
+  render_only:
+    description:
+      - Only render the files for O(components) and return them as RV(rendered); read and write nothing, always
+        C(changed=false). A control plane renders a worker's kubelet configuration this way (kubeadm's dry run needs the
+        cluster CA key, which a worker does not have).
+    type: bool
+    default: false
+  rendered:
+    description:
+      - Component -> file text rendered elsewhere (RV(rendered) of a O(render_only) run on a control plane), used instead
+        of running kubeadm on this node. Must hold every one of O(components).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -78,6 +90,21 @@ EXAMPLES = r"""
   groundwork.k8s.kubeadm_reconfigure:
     config: "{{ worker_kubeadm_config }}"
     components: [kubelet]
+
+- name: A worker's kubelet configuration, rendered on the first control plane (it has the CA key)
+  groundwork.k8s.kubeadm_reconfigure:
+    config: "{{ worker_kubeadm_config }}"
+    components: [kubelet]
+    render_only: true
+    kubeadm_binary: /usr/local/bin/kubeadm
+  delegate_to: cp1
+  register: worker_rendered
+
+- name: Written on the worker when it differs
+  groundwork.k8s.kubeadm_reconfigure:
+    config: "{{ worker_kubeadm_config }}"
+    components: [kubelet]
+    rendered: "{{ worker_rendered.rendered }}"
 """
 
 RETURN = r"""
@@ -91,6 +118,10 @@ record_changed:
   description: Whether O(record_path) was (or would be) rewritten.
   type: bool
   returned: always
+rendered:
+  description: Component -> the rendered file text (O(render_only) only).
+  type: dict
+  returned: when O(render_only=true)
 paths:
   description: Component -> file written, for the changed ones.
   type: dict
@@ -116,7 +147,10 @@ def main():
             kubelet_config=dict(type="path", default="/var/lib/kubelet/config.yaml"),
             record_path=dict(type="path", default=""),
             kubeadm_binary=dict(type="path", default="kubeadm"),
+            render_only=dict(type="bool", default=False),
+            rendered=dict(type="dict"),
         ),
+        mutually_exclusive=[("render_only", "rendered")],
         supports_check_mode=True,
     )
     kubeadm = Kubeadm(module.params["kubeadm_binary"], run_command=module.run_command)

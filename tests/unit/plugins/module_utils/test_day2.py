@@ -169,3 +169,41 @@ def test_render_with_real_kubeadm():
     assert "- --advertise-address=10.1.1.1" in out["kube-apiserver"]
     assert "maxPods: 150" in out["kubelet"]
     assert set(out) == {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+
+
+def test_render_only_returns_the_texts_and_touches_nothing(tmp_path):
+    """A control plane renders a worker's kubelet configuration: nothing read or written, the text returned."""
+    read, write, written = _io(tmp_path)
+    p = {"manifest_dir": str(tmp_path / "absent"), "kubelet_config": str(tmp_path / "absent.yaml"),
+         "config": [{"kind": "InitConfiguration"}], "components": ["kubelet"], "render_only": True}
+    kubeadm = FakeKubeadm(dict(NODE, **{"config.yaml": "kind: KubeletConfiguration\nmaxPods: 150\n"}))
+    res = D.reconfigure_action(p, kubeadm, False, read, write)
+    assert res["changed"] is False and written == [] and res["components"] == []
+    assert res["rendered"] == {"kubelet": "kind: KubeletConfiguration\nmaxPods: 150\n"}
+    assert [c[0][:3] for c in kubeadm.calls] == [["init", "phase", "kubelet-start"]]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_rendered_elsewhere_is_written_without_kubeadm(tmp_path, check_mode):
+    """A worker writes what the control plane rendered; kubeadm never runs on the worker; a re-run is converged."""
+    p = _node(tmp_path, NODE)
+    read, write, written = _io(tmp_path)
+    new = "kind: KubeletConfiguration\nmaxPods: 150\n"
+    p.update(config=[{"kind": "JoinConfiguration"}], components=["kubelet"], record_path="", rendered={"kubelet": new})
+    kubeadm = FakeKubeadm(NODE)
+    res = D.reconfigure_action(p, kubeadm, check_mode, read, write)
+    assert kubeadm.calls == []
+    assert res["components"] == ["kubelet"] and res["changed"] is True
+    assert res["diff"][0]["after"] == new and "maxPods: 110" in res["diff"][0]["before"]
+    assert written == ([] if check_mode else [("config.yaml", 0o644)])
+    if not check_mode:
+        again = D.reconfigure_action(p, kubeadm, False, read, write)
+        assert again["changed"] is False and kubeadm.calls == []
+
+
+def test_rendered_must_hold_every_component(tmp_path):
+    p = _node(tmp_path, NODE)
+    read, write, _written = _io(tmp_path)
+    p.update(config=[], components=["kubelet"], rendered={"kube-apiserver": "x"})
+    with pytest.raises(GroundworkError, match="rendered: no text for kubelet"):
+        D.reconfigure_action(p, FakeKubeadm(NODE), False, read, write)
