@@ -118,7 +118,7 @@ part_containerd() {
     n=$(ssh_host "$h" -- ctr version | sed -n '/Server:/,$p' | awk '/Version:/ {print $2}')
     check "containerd: $h's daemon runs $CTD_TO (ctr version: ${n:-none})" [ "${n%%+*}" = "$CTD_TO" ]
     ssh_host "$h" -- containerd config dump > "$WORK/ctd-dump-$h.toml" 2>/dev/null
-    check "containerd: $h's config as containerd reads it: version 3, pinned sandbox, certs.d, restrict_oom_score_adj, SystemdCgroup false" \
+    check "containerd: $h's config as containerd reads it: version 3, pinned sandbox, certs.d, restrict_oom_score_adj, SystemdCgroup false, CNI bin dirs" \
       python3 - "$WORK/ctd-dump-$h.toml" <<'PY'
 import sys, tomllib
 c = tomllib.load(open(sys.argv[1], "rb"))
@@ -126,9 +126,10 @@ p = c["plugins"]
 img, rt = p["io.containerd.cri.v1.images"], p["io.containerd.cri.v1.runtime"]
 ok = (c["version"] == 3 and img["pinned_images"]["sandbox"].startswith("registry.k8s.io/pause:")
       and img["registry"]["config_path"] == "/etc/containerd/certs.d" and rt["restrict_oom_score_adj"] is True
-      and rt["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False)
+      and rt["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+      and "/opt/cni/bin" in (rt["cni"].get("bin_dirs") or [rt["cni"].get("bin_dir")]))
 print("   ", c["version"], img["pinned_images"], img["registry"]["config_path"], rt["restrict_oom_score_adj"],
-      rt["containerd"]["runtimes"]["runc"]["options"])
+      rt["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"], rt["cni"].get("bin_dirs"), rt["cni"].get("bin_dir"))
 sys.exit(0 if ok else 1)
 PY
     check "containerd: $h kept /etc/containerd of $CTD_FROM" ssh_host "$h" -- test -s "/var/backups/groundwork/containerd/$CTD_FROM/config.toml"
