@@ -127,7 +127,7 @@ img, rt = p["io.containerd.cri.v1.images"], p["io.containerd.cri.v1.runtime"]
 ok = (c["version"] == 3 and img["pinned_images"]["sandbox"].startswith("registry.k8s.io/pause:")
       and img["registry"]["config_path"] == "/etc/containerd/certs.d" and rt["restrict_oom_score_adj"] is True
       and rt["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
-      and "/opt/cni/bin" in (rt["cni"].get("bin_dirs") or [rt["cni"].get("bin_dir")]))
+      and "/opt/cni/bin" in (rt["cni"].get("bin_dirs") or []) and not rt["cni"].get("bin_dir"))  # 2.1: no deprecated bin_dir
 print("   ", c["version"], img["pinned_images"], img["registry"]["config_path"], rt["restrict_oom_score_adj"],
       rt["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"], rt["cni"].get("bin_dirs"), rt["cni"].get("bin_dir"))
 sys.exit(0 if ok else 1)
