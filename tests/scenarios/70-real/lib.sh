@@ -114,5 +114,13 @@ etcdctl_pod() { # host args...
     --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
     --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"
 }
+# every kube-controller-manager Ready (it signs the CSRs a joining node needs and runs every controller)
+controllers_ready_list() {
+  kc cp1 -n kube-system get pods -l component=kube-controller-manager -o json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["items"]:
+    r = [c["status"] for c in p["status"].get("conditions", []) if c["type"] == "Ready"]
+    print("%s=%s" % (p["spec"]["nodeName"], r[0] if r else "?"), end=" ")'
+}
+controllers_ready() { local l; l=$(controllers_ready_list); [ -n "$l" ] && ! grep -q '=False\|=?' <<<"$l"; }
 # kubectl on a host as admin; arguments quoted for the remote shell (jsonpath, JSON overrides)
 kc() { local h=$1; shift; ssh_host "$h" -- "$(printf '%q ' kubectl --kubeconfig /etc/kubernetes/admin.conf "$@")"; }

@@ -449,6 +449,9 @@ part_ca() {
   after=$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)
   check "ca: cp1 signs with a new cluster CA" [ -n "$after" ] && [ "$before" != "$after" ]
   check "ca: 5 Nodes Ready after phase 2" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+  # (known defect, docs/rotation.md: with ca.crt a bundle the controller-managers exit - expected to fail until fixed)
+  check "ca: every kube-controller-manager Ready after phase 2 (it signs CSRs; one certificate in its signing file)" \
+    wait_for 180 controllers_ready
   play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=3
   check "ca: phase 3 refused within the service-account grace period" grep -q "tokens signed with the old key may still be in use" "$WORK/last.log"
   t=$SECONDS

@@ -71,6 +71,7 @@ except Exception:
 fault_invariants() { # label [expected phase on every node] -> "ok" or the failed checks, in FAULT_INV
   local label=$1 phase=${2:-} bad=() ph
   wait_for 240 api_all_ready || bad+=("API servers not all ready")
+  wait_for 180 controllers_ready || bad+=("controller-managers not all Ready: $(controllers_ready_list)")
   no_paused || bad+=("manifests left paused")
   no_renewal_record || bad+=("renewal record left")
   if [ -n "$phase" ]; then
@@ -113,7 +114,7 @@ w2_leave() {
 }
 w2_join() { # label
   local t=$SECONDS n
-  n=$(ssh_host cp1 -- grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt)
+  n=$(ssh_host cp1 -- "grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt")  # one string: ssh joins words
   log "fault: $1: cluster-info carries $(kc cp1 -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' | awk '/certificate-authority-data/ { print $2 }' | base64 -d | grep -c 'BEGIN CERTIFICATE') CA(s); cp1's ca.crt $n"
   if play playbooks/add_node.yml --limit w2; then
     check "fault: $1: w2 joined (add_node.yml, $(( SECONDS - t ))s) and is Ready" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
