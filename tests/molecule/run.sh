@@ -22,7 +22,9 @@ for s in "${scenarios[@]}"; do
   if molecule test -s "$s" > "$LOGS/$s.log" 2>&1; then r=PASS; else r=FAIL; failed=1; fi
   results+=("$(printf '%-22s %s %4ss' "$s" "$r" $((SECONDS - t)))")
   printf '[molecule] %s\n' "${results[-1]}"
-  [ "$r" = PASS ] || grep -E 'fatal:|FAILED!|CRITICAL|Executed: Failed' "$LOGS/$s.log" | head -8 | sed 's/^/[molecule]   /'
+  # the first lines that say why (molecule's note that there is no "default" scenario is not one of them)
+  [ "$r" = PASS ] || sed 's/\x1b\[[0-9;]*m//g' "$LOGS/$s.log" | grep -E 'fatal:|FAILED!|CRITICAL|Executed: Failed' \
+    | grep -v 'default/molecule.yml' | head -8 | sed 's/^/[molecule]   /'
 done
 printf '[molecule] ---- %d scenario(s) in %ss, logs in %s\n' "${#scenarios[@]}" $((SECONDS - T0)) "$LOGS"
 printf '[molecule] %s\n' "${results[@]}"
