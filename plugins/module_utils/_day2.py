@@ -191,7 +191,8 @@ def reconfigure_action(p, kubeadm, check_mode, read, write):
     """Decide and (unless check_mode) write what differs. ``p``: config (docs), components, manifest_dir,
     kubelet_config, record_path (optional: the kubeadm configuration
     kept on the node, 0600, written when it differs), render_only (optional: return ``rendered`` and touch nothing),
-    rendered (optional: component -> text rendered elsewhere, used instead of running kubeadm here). ``read(path)`` -> text or None; ``write(path, bytes, mode)`` atomic.
+    rendered (optional: component -> text rendered elsewhere, used instead of running kubeadm here).
+    ``read(path)`` -> text or None; ``write(path, bytes, mode)`` atomic.
 
     Returns the module result: ``changed``, ``components`` (the ones whose file changed), ``diff`` (one entry per
     changed file, before/after text)."""
