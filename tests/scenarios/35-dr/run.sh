@@ -204,7 +204,7 @@ external_total() {
 # lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
 etcd_limit_nofile: 16384
 EOV
-  etcd_apt_step || { fail "external_total: lab APT step"; tail -20 "$WORK/last.log"; return; }
+  # no lab APT step: site.yml configures the site repository on the etcd members too
   mark "xtotal-lab-up" "$t"
   t=$SECONDS
   if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external_total: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
