@@ -11,8 +11,10 @@
 # Part external (cp1 + one external member e1 + bk): the bundle taken by e1 carries cp1's files (staged
 # copy); cp1's /etc/kubernetes and e1's data are lost; restore.yml restores etcd, then installs cp1 again
 # with the same CA, sa key and Secrets key.
+# Part external_total (cp1 + e1,e2,e3 + bk): /etc/etcd, /etc/kubernetes and /var/lib/etcd emptied on every member
+# and cp1; restore.yml gives each member its configuration and own certificates back before etcd starts.
 # Uses tests/scenarios/30-install/lib.sh (lab, doubles, inventory). Env: GW_LAB_NAME (default dr),
-# GW_DR_PARTS (default "stacked external").
+# GW_DR_PARTS (default "stacked external external_total"), GW_KEEP_LAB=1 keeps the last lab.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -214,7 +216,7 @@ EOV
   play playbooks/backup.yml -e "@$WORK/etcd-vars.yml" || { fail "external_total: backup.yml"; grep -A20 'fatal:' "$WORK/last.log" | head -40; }
   mark "xtotal-backup" "$t"
   side=$(ssh_host bk -- "cat \$(ls /var/backups/groundwork/etcd/groundwork-lab/*.tar.enc.json | tail -1)")
-  log "external_total bundle: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("member"), json.dumps(d["summary"]["contains"], sort_keys=True))' "$side" 2>&1)"
+  log "external_total bundle: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print("by", d["snapshot"].get("member"), json.dumps(d["summary"]["contains"], sort_keys=True))' "$side" 2>&1)"
   put_keys_e e1 /dr/m/ "$M" || fail "external_total: writing $M keys"
   before=$(shas nokey)
   # total loss: etcd stopped, /etc/etcd, /etc/kubernetes and /var/lib/etcd emptied on every member and control plane
