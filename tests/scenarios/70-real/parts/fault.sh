@@ -201,6 +201,10 @@ fault_backup() {
   cut_link mirror down
   play playbooks/backup.yml; rc=$?
   cut_link mirror up
+  cp "$WORK/last.log" "$WORK/backup-cut.log"
+  # what failed, as the operator sees it (the result messages are folded over lines: callback_result_format yaml)
+  grep -B3 -A14 'fatal:\|FAILED!\|UNREACHABLE!' "$WORK/backup-cut.log" | head -60 | sed 's/^/    /'
+  grep 'PLAY RECAP' -A8 "$WORK/backup-cut.log" | sed 's/^/    /'
   last=$(ssh_host cp1 -- cat /var/lib/groundwork/etcd-backup/last.json 2>/dev/null)
   prom=$(ssh_host cp1 -- cat /var/lib/node_exporter/textfile_collector/groundwork_etcd_backup.prom 2>/dev/null)
   log "fault: backup: rc $rc; $(grep -o 'LOCAL ONLY[^"]*\|off-node copy[^"]*' "$WORK/last.log" | head -1 | cut -c1-300)"
