@@ -97,7 +97,7 @@ def test_cordon_uncordon_patch(api, cluster):  # noqa: F811
     rv = out.metadata.resource_version
     # fake_kubectl sees the same node
     rc, text, err = run_bin(os.path.join(DOUBLES, "fake_kubectl"),
-                          ["--kubeconfig", "/etc/kubernetes/admin.conf", "get", "node", "fa1", "-o", "json"], cluster["root"])
+                            ["--kubeconfig", "/etc/kubernetes/admin.conf", "get", "node", "fa1", "-o", "json"], cluster["root"])
     assert rc == 0 and json.loads(text)["spec"]["unschedulable"] is True, err
     # false is omitted, as the API omits it
     out = v1.patch_node("fa1", {"spec": {"unschedulable": False}})
