@@ -109,33 +109,44 @@ def origin_of(arc, origins):
     return best[1] if best else None
 
 
-def bundle_files(extra_paths, exists=os.path.exists, isfile=os.path.isfile, walk=os.walk):
-    """``[(file on disk, name in the bundle)]`` for every regular file under ``extra_paths``.
+def bundle_entries(extra_paths, default=None, exists=os.path.exists, isfile=os.path.isfile, walk=os.walk):
+    """``[(file on disk, name in the bundle, host it came from)]`` for every regular file under ``extra_paths``.
 
     Missing paths are skipped (a kubeadm config or a kubeconfig may not exist on this host). The
     first source of a bundle name wins: a member's own files come before the staged control plane
-    copy, so its own etcd certificates are never shadowed.
+    copy, so its own etcd certificates are never shadowed. The host is the ``origin`` of the entry
+    that supplied the file (else ``default``): an external member's own ``/etc/kubernetes/pki`` and the
+    control plane's staged copy of it have the same destination, so the origin cannot be told from
+    the destination path alone (issue 15: the member's server/peer certificates were labelled as the
+    control plane's and never came back on the member).
     """
     seen, out = set(), []
-    for src, dest in bundle_sources(extra_paths):
-        if not exists(src):
-            continue
-        if isfile(src):
-            pairs = [(src, dest)]
-        else:
-            pairs = []
-            for root, dirs, files in walk(src):
-                dirs.sort()
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    pairs.append((full, os.path.join(dest, os.path.relpath(full, src))))
-        for full, target in pairs:
-            arc = "files" + target
-            if arc in seen or not isfile(full):
+    for entry in extra_paths or []:
+        origin = (entry.get("origin") if isinstance(entry, dict) else None) or default
+        for src, dest in bundle_sources([entry]):
+            if not exists(src):
                 continue
-            seen.add(arc)
-            out.append((full, arc))
+            if isfile(src):
+                pairs = [(src, dest)]
+            else:
+                pairs = []
+                for root, dirs, files in walk(src):
+                    dirs.sort()
+                    for name in sorted(files):
+                        full = os.path.join(root, name)
+                        pairs.append((full, os.path.join(dest, os.path.relpath(full, src))))
+            for full, target in pairs:
+                arc = "files" + target
+                if arc in seen or not isfile(full):
+                    continue
+                seen.add(arc)
+                out.append((full, arc, origin))
     return out
+
+
+def bundle_files(extra_paths, exists=os.path.exists, isfile=os.path.isfile, walk=os.walk):
+    """``[(file on disk, name in the bundle)]`` of :func:`bundle_entries`."""
+    return [(full, arc) for full, arc, dummy in bundle_entries(extra_paths, None, exists, isfile, walk)]
 
 
 # YAML or JSON (a static pod manifest may be either)
@@ -190,18 +201,17 @@ def describe(metadata, files, cluster=None, kubernetes_version_=None):
 def build_tar(tar_path, snapshot, metadata, extra_paths, cluster=None, kubernetes_version_=None):
     """Write the plain tar (0600). ``extra_paths``: files or dirs copied as files/<abs path>."""
     manifest = {"snapshot": metadata, "files": {}, "origins": {}}
-    origins = bundle_origins(extra_paths, metadata.get("member"))
     fd = os.open(tar_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
         tar.add(snapshot, arcname="snapshot.db")
         meta_bytes = (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode()
         _add_bytes(tar, "snapshot.db.json", meta_bytes)
         manifest["files"]["snapshot.db"] = metadata.get("sha256")
-        for full, arc in bundle_files(extra_paths):
+        for full, arc, origin in bundle_entries(extra_paths, metadata.get("member")):
             tar.add(full, arcname=arc)
             with open(full, "rb") as f:
                 manifest["files"][arc] = hashlib.sha256(f.read()).hexdigest()
-            manifest["origins"][arc] = origin_of(arc, origins)
+            manifest["origins"][arc] = origin
         manifest["summary"] = describe(metadata, manifest["files"], cluster, kubernetes_version_)
         _add_bytes(tar, "MANIFEST.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
@@ -352,6 +362,11 @@ def putback_plan(manifest, host, kinds, pki_dir="/etc/kubernetes/pki", current=N
         if own and "control_plane" not in kinds:
             # an external member takes back only its etcd files, never the control plane's
             own = path.startswith(pki_dir + "/etcd/") or path.startswith("/etc/etcd/")
+        elif own and "stacked" not in kinds and path.startswith(pki_dir + "/etcd/"):
+            # a control plane of external etcd has only the etcd CA certificate there (shared): any other file
+            # under etcd/ is a member's (bundles made before issue 15 labelled a member's certificates as the
+            # control plane's)
+            own = False
         if not (own or path in shared or any(path.startswith(d + "/") for d in dirs)):
             continue
         have = current.get(path)

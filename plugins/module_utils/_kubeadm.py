@@ -178,6 +178,22 @@ def node_registration(p):
     return reg
 
 
+def signer_args(p):
+    """controller-manager's CSR signing pair on ``ca_signer_file`` (one certificate) and ``ca.key``.
+
+    kubeadm points ``--cluster-signing-cert-file`` at ``ca.crt``, which holds two certificates during a
+    CA rotation (and a chain with an intermediate CA); controller-manager v1.33 then exits ("expected 1
+    certificate, found 2"). The pki role keeps ``ca-signer.crt`` = the first certificate of ``ca.crt``.
+    Empty ``ca_signer_file`` (an external CA: no ``ca.key``) leaves kubeadm's defaults.
+    """
+    signer = p.get("ca_signer_file")
+    if not signer:
+        return []
+    pki = p.get("pki_dir") or "/etc/kubernetes/pki"
+    return [{"name": "cluster-signing-cert-file", "value": str(signer)},
+            {"name": "cluster-signing-key-file", "value": pki.rstrip("/") + "/ca.key"}]
+
+
 def render_init(p):
     """Return [InitConfiguration, ClusterConfiguration, KubeletConfiguration, KubeProxyConfiguration].
 
@@ -185,7 +201,8 @@ def render_init(p):
     skip_phases, cluster_name, kubernetes_version, control_plane_endpoint, cert_sans, service_subnet,
     pod_subnet, dns_domain, key_type, image_repository, etcd ({mode: stacked|external, ...}),
     hardening ({audit, encryption, pod_security, pod_security_level}), apiserver_extra_args,
-    controller_manager_extra_args, scheduler_extra_args, kubelet_config, kube_proxy_config,
+    ca_signer_file (controller-manager's signing certificate, see :func:`signer_args`), controller_manager_extra_args,
+    scheduler_extra_args, kubelet_config, kube_proxy_config,
     dns_disabled, proxy_disabled, cluster_extra (dict merged last into ClusterConfiguration).
     """
     init = {"apiVersion": API_VERSION, "kind": "InitConfiguration",
@@ -216,6 +233,7 @@ def render_init(p):
                        "dnsDomain": p.get("dns_domain") or "cluster.local"},
         "apiServer": {"extraArgs": dedupe_args(api_args), "extraVolumes": files["extraVolumes"]},
         "controllerManager": {"extraArgs": dedupe_args([{"name": "profiling", "value": "false"}]
+                                                       + signer_args(p)
                                                        + args_list(p.get("controller_manager_extra_args")))},
         "scheduler": {"extraArgs": dedupe_args([{"name": "profiling", "value": "false"}]
                                                + args_list(p.get("scheduler_extra_args")))},

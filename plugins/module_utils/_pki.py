@@ -27,6 +27,7 @@ import traceback
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 from ansible_collections.groundwork.k8s.plugins.module_utils import _io
+from ansible_collections.groundwork.k8s.plugins.module_utils._rotation import SIGNER_FILE
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
@@ -580,7 +581,9 @@ def needs_issue(cert, key, spec, ca_cert, key_type, threshold_days, now):
 def validate_ca(certs, key, name, now, require_root=False):
     """Refuse a CA that cannot work: key mismatch, not a CA, no keyCertSign, outside its validity, broken chain.
 
-    ``require_root``: the bundle must end in a self-signed root (bring-your-own CA material: an intermediate given
+    ``certs``: the CA first, then its chain up to a root, then possibly other self-signed roots (``ca.crt``
+    during a CA rotation holds the old and the new root). ``require_root``: the chain must end in a self-signed root
+    (bring-your-own CA material: an intermediate given
     without its chain would lose the chain to the offline root on every node).
     """
     cert = certs[0]
@@ -598,12 +601,18 @@ def validate_ca(certs, key, name, now, require_root=False):
     if not_before(cert) > now:
         raise GroundworkError("%s: CA certificate %s is not valid before %s" % (
             name, subject, not_before(cert).isoformat()))
-    for child, parent in zip(certs, certs[1:]):
-        if not issued_by(child, parent):
+    end = 0  # the chain: each certificate signed by the next, up to a root
+    while end + 1 < len(certs) and issued_by(certs[end], certs[end + 1]):
+        end += 1
+    last = certs[end]
+    is_root = last.issuer == last.subject and issued_by(last, last)
+    for extra in certs[end + 1:]:
+        # after the chain's root, only other self-signed roots: ca.crt during a CA rotation (old + new)
+        if not is_root or not (extra.issuer == extra.subject and issued_by(extra, extra)):
+            child, parent = certs[end], extra
             raise GroundworkError("%s: chain broken: %s is not signed by %s" % (
                 name, child.subject.rfc4514_string(), parent.subject.rfc4514_string()))
-    last = certs[-1]
-    if require_root and not (last.issuer == last.subject and issued_by(last, last)):
+    if require_root and not is_root:
         raise GroundworkError(
             "%s: the CA certificate given is an intermediate (%s, issued by %s) and its bundle stops there: the chain "
             "to the root would be lost on every node. Fix: append the issuing CA certificates up to the self-signed "
@@ -791,6 +800,8 @@ def plan_cluster_pki(params, reader=None, now=None):
         if writes:
             plan.before[name] = None if state.action == "created" or state.action == "written" else summary
             plan.after[name] = summary
+    if "ca" in cas and not cas["ca"].external:
+        _plan_signer(plan, reader, pki_dir, cas["ca"].cert, now)
     if profile["sa"]:
         _plan_sa(plan, params, reader, pki_dir, key_type)
     validity = int(params.get("validity_days") or LEAF_VALIDITY_DAYS)
@@ -830,6 +841,37 @@ def _keep_key(key, key_type, reasons):
     return key_type_of(key) == key_type and not any(r.startswith(("private key", "key type")) for r in reasons)
 
 
+def _plan_signer(plan, reader, pki_dir, ca_cert, now):
+    """``ca-signer.crt``: the cluster CA's signing certificate alone (see :data:`SIGNER_FILE`)."""
+    path = os.path.join(pki_dir, SIGNER_FILE)
+    desired = cert_pem(ca_cert)
+    disk = reader(path)
+    entry = {"path": path, "action": "unchanged", "reasons": []}
+    plan.report["ca-signer"] = entry
+    if disk == desired:
+        return
+    entry.update(action="written" if disk is not None else "created",
+                 reasons=["missing" if disk is None else "not the signing certificate of ca.crt"])
+    disk_cert = _parse_disk_cert(disk, path)
+    plan.before["ca-signer"] = describe(disk_cert, now) if disk_cert is not None else None
+    plan.after["ca-signer"] = describe(ca_cert, now)
+    plan.add(pki_dir, SIGNER_FILE, desired, 0o644)
+
+
+def _first_public_key_is(pub_pem, key):
+    """True when the first public key of ``pub_pem`` is ``key``'s: sa.pub may hold more keys after it (a
+    rotation's old and new keys, all accepted by --service-account-key-file), never fewer."""
+    if pub_pem is None:
+        return False
+    if pub_pem == public_pem(key):
+        return True
+    try:
+        first = serialization.load_pem_public_key(pub_pem)
+    except ValueError:
+        return False
+    return _spki(first) == _spki(key.public_key())
+
+
 def _plan_sa(plan, params, reader, pki_dir, key_type):
     disk_key_pem = reader(os.path.join(pki_dir, "sa.key"))
     disk_pub = reader(os.path.join(pki_dir, "sa.pub"))
@@ -851,7 +893,7 @@ def _plan_sa(plan, params, reader, pki_dir, key_type):
         key = generate_key(key_type)
         plan.add(pki_dir, "sa.key", key_pem(key), 0o600)
         entry.update(action="created", reasons=["sa.key missing"])
-    if disk_pub != public_pem(key):
+    if not _first_public_key_is(disk_pub, key):
         plan.add(pki_dir, "sa.pub", public_pem(key), 0o600)
         if entry["action"] == "unchanged":
             entry.update(action="written", reasons=["sa.pub missing or not matching sa.key"])
@@ -1060,8 +1102,8 @@ def scan(pki_dir, kubeconfig_dir, now=None, reader=None):
     for root, dirs, files in os.walk(pki_dir):
         dirs.sort()
         for fname in sorted(files):
-            if not fname.endswith(".crt"):
-                continue
+            if not fname.endswith(".crt") or (fname == SIGNER_FILE and root == pki_dir):
+                continue  # ca-signer.crt is ca.crt's first certificate: one row for the CA is enough
             path = os.path.join(root, fname)
             rows.append(_row(os.path.relpath(path, pki_dir)[:-4].replace(os.sep, "/"), path, reader(path), now, "file"))
     if kubeconfig_dir and os.path.isdir(kubeconfig_dir):

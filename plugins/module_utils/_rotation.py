@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import os
 import re
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
@@ -52,6 +53,12 @@ CA_FILES = {
     "etcd-ca": ("etcd/ca.crt", "etcd/ca.key"),
 }
 SA_FILES = ("sa.key", "sa.pub")
+# The cluster CA's signing certificate alone, beside ``ca.key``: controller-manager's
+# ``--cluster-signing-cert-file`` must hold exactly one certificate (v1.33: "expected 1 certificate,
+# found 2"), while ``ca.crt`` is a bundle in phases 1 and 2 (and a chain with an intermediate CA).
+# Always the first certificate of ``ca.crt``, the one matching ``ca.key`` (written by cluster_pki at
+# install, by each phase here on a node that holds ``ca.key``).
+SIGNER_FILE = "ca-signer.crt"
 ROTATABLE = tuple(CA_FILES) + ("sa",)
 
 # Rotated by the kubelet itself (rotateCertificates / serverTLSBootstrap): never renewed here.
@@ -68,6 +75,7 @@ RESTARTS = (
     ("apiserver.crt", ("kube-apiserver",)),
     ("front-proxy-client.crt", ("kube-apiserver",)),
     ("front-proxy-ca.crt", ("kube-apiserver", "kube-controller-manager")),
+    ("ca-signer.crt", ("kube-controller-manager",)),
     ("ca.crt", ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")),
     ("sa.pub", ("kube-apiserver",)),
     ("sa.key", ("kube-apiserver", "kube-controller-manager")),
@@ -226,6 +234,28 @@ def desired_trust(phase, old, new):
     if phase == "reissued":
         return bundle(new, old)
     return bundle(new)
+
+
+def signing_cert_flag(manifest_text):
+    """The ``--cluster-signing-cert-file`` of a kube-controller-manager static pod manifest, or None."""
+    m = re.search(r"--cluster-signing-cert-file=(\S+)", manifest_text or "")
+    return m.group(1).strip("'\"") if m else None
+
+
+def signer_blocker(manifest_text, ca_crt_path):
+    """Why phase 1 must not start on a control plane whose controller-manager signs with ``ca.crt``, or None.
+
+    Phase 1 makes ``ca.crt`` two certificates; a controller-manager that loads it as its signing
+    certificate exits (v1.33: "expected 1 certificate, found 2") until phase 3: no CSR signed (no join),
+    no controller running. The signing pair must be ``ca-signer.crt`` + ``ca.key`` first.
+    """
+    flag = signing_cert_flag(manifest_text)
+    if flag is None or os.path.normpath(flag) != os.path.normpath(ca_crt_path):
+        return None
+    return ("kube-controller-manager signs with %s, which phase 1 turns into two certificates (controller-manager "
+            "then exits until phase 3: no CSR signed, no node can join, no controller runs). Fix: run site.yml first "
+            "(its day-2 convergence moves the signing pair to %s + ca.key on every control plane), then start the "
+            "rotation" % (flag, os.path.join(os.path.dirname(ca_crt_path), SIGNER_FILE)))
 
 
 def signer_in(phase):

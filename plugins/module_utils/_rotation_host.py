@@ -326,8 +326,8 @@ class Node:
         return [p for p in paths if os.path.isfile(p)]
 
     def leaves(self):
-        """(cert path, key path) of every leaf certificate file in the PKI dir (CAs excluded)."""
-        ca_certs = {self.path(files[0]) for files in R.CA_FILES.values()}
+        """(cert path, key path) of every leaf certificate file in the PKI dir (CAs and ca-signer.crt excluded)."""
+        ca_certs = {self.path(files[0]) for files in R.CA_FILES.values()} | {self.path(R.SIGNER_FILE)}
         out = []
         for root, dirs, files in os.walk(self.pki_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -561,6 +561,9 @@ class CaRotation:
             if use_new_key:
                 self._put(key_path, new_key, 0o600)
             self._put(trust_path, desired, None, self._show_trust)
+            if name == "ca" and has_key:
+                # controller-manager's signing certificate: one certificate, matching ca.key (never the bundle)
+                self._put(self.node.path(R.SIGNER_FILE), R.pem_blocks(desired, "CERTIFICATE")[0], 0o644, self._show_trust)
             if name == "ca":
                 for kc in self.node.kubeconfigs():
                     text = read_bytes(kc).decode("utf-8")
@@ -680,6 +683,11 @@ class CaRotation:
             result.update(changed=False, phase=doc["phase"], state=doc, files=[], restart=[], present=present,
                           committed=True)
             return result
+        if action == "start" and target == "trusted":
+            manifest = read_bytes(os.path.join(node.kubeconfig_dir, "manifests", "kube-controller-manager.yaml"))
+            blocker = R.signer_blocker(manifest.decode("utf-8", "replace") if manifest else "", node.path("ca.crt"))
+            if blocker and "ca" in present:
+                raise GroundworkError(blocker)
         if target == "retired":
             blockers = R.retire_blockers(doc, self.now, sa_grace_seconds)
             if blockers:

@@ -27,7 +27,7 @@ fail() { failures+=("$*"); log "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then log "ok: $what"; else fail "$what"; fi; }
 timings=()
 mark() { timings+=("$1 $(( SECONDS - $2 ))s"); }
-cleanup() { lab_down; rm -rf "$WORK"; }
+cleanup() { if [ "${GW_KEEP_LAB:-0}" = 1 ]; then log "lab kept: $NAME, work dir $WORK"; else lab_down; rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 
 ETCDCTL="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
@@ -115,25 +115,11 @@ stacked() {
   lab_down
 }
 
-external() {
-  # external etcd: one member (e1) with the control plane cp1 and the backup host bk. The member that takes
-  # the backups has no /etc/kubernetes: the bundle carries the staged copy of cp1's files.
-  local t t0=$SECONDS n m side before
-  t=$SECONDS
-  lab_up cp1,e1,bk || { fail "lab up (external)"; return; }
-  write_groups cp1 "" none e1 bk
-  write_vars
-  write_etcd_vars
-  cat >> "$WORK/etcd-vars.yml" <<EOV
-groundwork_allow_single_etcd: true
-etcd_allow_single_member: true
-# lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
-etcd_limit_nofile: 16384
-EOV
+etcd_apt_step() {
   # lab step: the pki role installs python3-cryptography from the site's APT repository, which the
   # prerequisites role configures only on Kubernetes hosts (not on an external etcd member)
   cat > "$WORK/etcd-apt.yml" <<EOP
-- name: Lab - the site APT repository and the PKI modules' libraries on the etcd member
+- name: Lab - the site APT repository and the PKI modules' libraries on the etcd members
   hosts: etcd
   gather_facts: false
   tasks:
@@ -152,7 +138,25 @@ EOV
         name: [python3-cryptography, python3-yaml]
         update_cache: true
 EOP
-  play "$WORK/etcd-apt.yml" || { fail "external: lab APT step"; tail -20 "$WORK/last.log"; return; }
+  play "$WORK/etcd-apt.yml"
+}
+
+external() {
+  # external etcd: one member (e1) with the control plane cp1 and the backup host bk. The member that takes
+  # the backups has no /etc/kubernetes: the bundle carries the staged copy of cp1's files.
+  local t t0=$SECONDS n m side before
+  t=$SECONDS
+  lab_up cp1,e1,bk || { fail "lab up (external)"; return; }
+  write_groups cp1 "" none e1 bk
+  write_vars
+  write_etcd_vars
+  cat >> "$WORK/etcd-vars.yml" <<EOV
+groundwork_allow_single_etcd: true
+etcd_allow_single_member: true
+# lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
+etcd_limit_nofile: 16384
+EOV
+  etcd_apt_step || { fail "external: lab APT step"; tail -20 "$WORK/last.log"; return; }
   mark "external-lab-up" "$t"
   t=$SECONDS
   if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
@@ -186,6 +190,64 @@ EOP
   lab_down
 }
 
+external_total() {
+  # external etcd, total loss (issue 15): three members e1..e3, control plane cp1, backup host bk. Every member and
+  # the control plane lose /etc/etcd, /etc/kubernetes and /var/lib/etcd (as 70-real's dr_total_loss); restore.yml
+  # must give each member its own configuration and server/peer/healthcheck certificates back before etcd starts.
+  local t t0=$SECONDS n m side before h
+  t=$SECONDS
+  lab_up cp1,e1,e2,e3,bk || { fail "lab up (external_total)"; return; }
+  write_groups cp1 "" none e1,e2,e3 bk
+  write_vars
+  write_etcd_vars
+  cat >> "$WORK/etcd-vars.yml" <<EOV
+# lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
+etcd_limit_nofile: 16384
+EOV
+  etcd_apt_step || { fail "external_total: lab APT step"; tail -20 "$WORK/last.log"; return; }
+  mark "xtotal-lab-up" "$t"
+  t=$SECONDS
+  if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external_total: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
+  mark "xtotal-install" "$t"
+  t=$SECONDS
+  put_keys_e e1 /dr/n/ "$N" || fail "external_total: writing $N keys"
+  play playbooks/backup.yml -e "@$WORK/etcd-vars.yml" || { fail "external_total: backup.yml"; grep -A20 'fatal:' "$WORK/last.log" | head -40; }
+  mark "xtotal-backup" "$t"
+  side=$(ssh_host bk -- "cat \$(ls /var/backups/groundwork/etcd/groundwork-lab/*.tar.enc.json | tail -1)")
+  log "external_total bundle: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("member"), json.dumps(d["summary"]["contains"], sort_keys=True))' "$side" 2>&1)"
+  put_keys_e e1 /dr/m/ "$M" || fail "external_total: writing $M keys"
+  before=$(shas nokey)
+  # total loss: etcd stopped, /etc/etcd, /etc/kubernetes and /var/lib/etcd emptied on every member and control plane
+  t=$SECONDS
+  for h in e1 e2 e3 cp1; do
+    ssh_host "$h" -- 'systemctl stop etcd 2>/dev/null; rm -rf /etc/kubernetes /etc/etcd; rm -rf /var/lib/etcd/*'
+  done
+  mark "xtotal-loss" "$t"
+  t=$SECONDS
+  if play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" -e groundwork_confirm=restore; then
+    mark "xtotal-restore" "$t"
+    for h in e1 e2 e3; do
+      n=$(count_keys_e "$h" /dr/n/); m=$(count_keys_e "$h" /dr/m/)
+      check "external_total: $h serves $n of the $N keys (want all), $m of the $M later ones (want 0)" [ "$n:$m" = "$N:0" ]
+      check "external_total: $h has its own server certificate back (its address in the SANs)" \
+        ssh_host "$h" -- "openssl x509 -noout -ext subjectAltName -in /etc/kubernetes/pki/etcd/server.crt | grep -q \"\$(hostname -I | cut -d' ' -f1)\""
+    done
+    check "external_total: one cluster ID on every member" [ "$(for h in e1 e2 e3; do ssh_host "$h" -- "$ETCDCTL_E endpoint status -w json" 2>/dev/null \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["cluster_id"])'; done | sort -u | wc -l)" = 1 ]
+    check "external_total: the same Secrets key, CAs and sa key on cp1 as before the loss" [ "$(shas nokey)" = "$before" ]
+    check "external_total: the API server answers" ssh_host cp1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes
+    t=$SECONDS
+    play playbooks/restore.yml -e "@$WORK/etcd-vars.yml" -e groundwork_confirm=restore
+    check "external_total: a second restore.yml is refused while the restored cluster has quorum" grep -q "members are healthy and have quorum" "$WORK/last.log"
+    mark "xtotal-rerun" "$t"
+  else
+    fail "external_total: restore.yml"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80
+    for h in e1 e2 e3; do log "$h etcd journal:"; ssh_host "$h" -- journalctl -u etcd --no-pager -n 15 2>&1 | sed 's/^/    /'; done
+  fi
+  mark "external_total" "$t0"
+  [ "${GW_KEEP_LAB:-0}" = 1 ] || lab_down
+}
+
 ETCDCTL_E="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://\$(hostname -I | cut -d' ' -f1):2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
 count_keys_e() {
   ssh_host "$1" -- "$ETCDCTL_E --command-timeout=5s get $2 --prefix --keys-only --limit=1 -w json" 2>/dev/null \
@@ -216,7 +278,7 @@ EOP
 }
 
 N=${GW_DR_N:-200} M=${GW_DR_M:-30}
-PARTS=${GW_DR_PARTS:-stacked external}
+PARTS=${GW_DR_PARTS:-stacked external external_total}
 t0=$SECONDS
 t=$SECONDS
 if ! { build_apt_repo && stage_doubles && stage_etcd; }; then fail "staging the site files"; exit 1; fi

@@ -12,7 +12,8 @@ Python (with PyYAML, for kubeconfigs in YAML or JSON) and the openssl CLI only. 
 (ca, front-proxy-ca, etcd-ca, sa) the host holds:
   * the trust file (ca.crt, front-proxy-ca.crt, etcd/ca.crt, sa.pub) holds exactly what PHASE wants:
     none old, trusted old+new, reissued new+old, retired new; every host has the same new CA;
-  * the signing key beside it (ca.key, ..., sa.key) matches the first entry of the trust file;
+  * the signing key beside it (ca.key, ..., sa.key) matches the first entry of the trust file; where ca.key is,
+    ca-signer.crt (controller-manager's signing certificate) is exactly that first certificate;
   * the certificate-authority-data of every kubeconfig equals ca.crt;
   * every leaf (pki/*.crt, pki/etcd/*.crt) and kubeconfig client certificate verifies (openssl verify)
     against its CA of the signing generation (old before phase 2, new from phase 2 on) and NOT against
@@ -109,7 +110,7 @@ def pki_leaves(pki):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in sorted(files):
             rel = os.path.relpath(os.path.join(root, f), pki)
-            if f.endswith(".crt") and rel not in ("ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"):
+            if f.endswith(".crt") and rel not in ("ca.crt", "front-proxy-ca.crt", "etcd/ca.crt", "ca-signer.crt"):
                 out.append((rel, blocks(read(os.path.join(root, f)), "CERTIFICATE")[:1], leaf_ca(rel)))
     return out
 
@@ -193,6 +194,13 @@ def main(argv):
             if label == "CERTIFICATE":
                 gen[name] = {"old": old, "new": new}
         ca_now = blocks(read(os.path.join(pki, "ca.crt")), "CERTIFICATE")
+        if os.path.exists(os.path.join(pki, "ca.key")) and ca_now:
+            # controller-manager's signing certificate: exactly one, the first of ca.crt (matching ca.key)
+            checked += 1
+            signer_now = blocks(read(os.path.join(pki, "ca-signer.crt")), "CERTIFICATE")
+            if [fp(b) for b in signer_now] != [fp(ca_now[0])]:
+                bad(host, "key", "ca-signer.crt holds %s, wants exactly the first certificate of ca.crt %s"
+                    % ([fp(b) for b in signer_now], fp(ca_now[0])))
         leaves = pki_leaves(pki)
         for conf in KUBECONFIGS:
             try:

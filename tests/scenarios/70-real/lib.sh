@@ -121,6 +121,35 @@ for p in json.load(sys.stdin)["items"]:
     r = [c["status"] for c in p["status"].get("conditions", []) if c["type"] == "Ready"]
     print("%s=%s" % (p["spec"]["nodeName"], r[0] if r else "?"), end=" ")'
 }
+# A client CSR is signed by controller-manager's csrsigning within 60 s and verifies against cp1's ca.crt:
+# the proof a node could join now (kubelet TLS bootstrap is such a CSR). $1: a name suffix.
+csr_signed() {
+  local n=gw-csr-check-$1 d ok=1 i crt=
+  d=$(mktemp -d)
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$d/k" -subj "/CN=$n" -out "$d/r" 2>/dev/null || { rm -rf "$d"; return 1; }
+  kc cp1 delete csr "$n" --ignore-not-found >/dev/null 2>&1
+  kc cp1 apply -f - >/dev/null <<CSR || { rm -rf "$d"; return 1; }
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: $n}
+spec:
+  request: $(base64 -w0 < "$d/r")
+  signerName: kubernetes.io/kube-apiserver-client
+  expirationSeconds: 600
+  usages: [client auth]
+CSR
+  kc cp1 certificate approve "$n" >/dev/null || { rm -rf "$d"; return 1; }
+  for i in $(seq 60); do
+    crt=$(kc cp1 get csr "$n" -o jsonpath='{.status.certificate}' 2>/dev/null)
+    [ -n "$crt" ] && break; sleep 1
+  done
+  if [ -n "$crt" ]; then
+    base64 -d <<<"$crt" > "$d/c"; ssh_host cp1 -- cat /etc/kubernetes/pki/ca.crt > "$d/ca"
+    openssl verify -CAfile "$d/ca" "$d/c" >/dev/null 2>&1 && ok=0
+  fi
+  kc cp1 delete csr "$n" --ignore-not-found >/dev/null 2>&1
+  rm -rf "$d"; return $ok
+}
 controllers_ready() { local l; l=$(controllers_ready_list); [ -n "$l" ] && ! grep -q '=False\|=?' <<<"$l"; }
 # kubectl on a host as admin; arguments quoted for the remote shell (jsonpath, JSON overrides)
 kc() { local h=$1; shift; ssh_host "$h" -- "$(printf '%q ' kubectl --kubeconfig /etc/kubernetes/admin.conf "$@")"; }

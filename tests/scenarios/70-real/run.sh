@@ -438,9 +438,12 @@ part_ca() {
   ssh_host cp1 -- cat /etc/kubernetes/pki/ca.crt > "$WORK/ca-old.crt"
   probe_start
   t=$SECONDS
+  check "ca: a client CSR is signed before the rotation" csr_signed 0
   for ph in 1 2; do
     if play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=$ph; then log "ca: phase $ph ok ($(( SECONDS - t ))s)"; else
       fail "ca: rotate_ca.yml phase $ph failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; break; fi
+    # ca.crt is two certificates now: controller-manager signs with ca-signer.crt (one), so CSRs (joins) go on
+    check "ca: a client CSR is signed after phase $ph (ca.crt a bundle)" csr_signed "$ph"
   done
   mark "ca-phases-1-2" "$t"
   p=$(probe_stop)
@@ -449,7 +452,6 @@ part_ca() {
   after=$(ssh_host cp1 -- openssl x509 -noout -fingerprint -sha256 -in /etc/kubernetes/pki/ca.crt | cut -d= -f2)
   check "ca: cp1 signs with a new cluster CA" [ -n "$after" ] && [ "$before" != "$after" ]
   check "ca: 5 Nodes Ready after phase 2" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
-  # (known defect, docs/rotation.md: with ca.crt a bundle the controller-managers exit - expected to fail until fixed)
   check "ca: every kube-controller-manager Ready after phase 2 (it signs CSRs; one certificate in its signing file)" \
     wait_for 180 controllers_ready
   play playbooks/rotate_ca.yml -e groundwork_confirm=rotate_ca -e rotate_ca_phase=3
@@ -486,6 +488,8 @@ ca_phase3() { # fingerprint of the new cluster CA
     bash -c "! openssl verify -CAfile '$WORK/ca-old.crt' '$WORK/apiserver-new.crt' >/dev/null 2>&1"
   check "ca: 5 Nodes Ready after phase 3" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
   check "ca: kube-proxy Ready on 5 nodes after phase 3" wait_for 120 proxy_ready 5
+  check "ca: a client CSR is signed after phase 3" csr_signed 3
+  check "ca: every kube-controller-manager Ready after phase 3" wait_for 180 controllers_ready
   n=$(kc cp1 -n kube-system logs -l k8s-app=kube-proxy --since=3m --tail=-1 2>/dev/null | grep -c Unauthorized)
   check "ca: kube-proxy had no Unauthorized answer after phase 3 (got ${n:-none})" [ "${n:-1}" = 0 ]
   t=$SECONDS

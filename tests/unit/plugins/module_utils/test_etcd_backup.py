@@ -126,6 +126,41 @@ def test_bundle_sources_refuse_relative(entry):
         B.bundle_sources([entry])
 
 
+
+def test_bundle_origin_per_source_when_member_and_staged_copy_share_a_path(material, tmp_path):
+    """Issue 15: an external member bundles its own /etc/kubernetes/pki and the control plane's staged copy under the
+    same path; each file keeps the host it came from, so the member's certificates come back on the member."""
+    m = material
+    own = tmp_path / "member-pki"
+    (own / "etcd").mkdir(parents=True)
+    for name in ("ca.crt", "ca.key", "server.crt", "server.key", "peer.crt", "healthcheck-client.crt"):
+        (own / "etcd" / name).write_text("MEMBER-" + name)
+    staged = tmp_path / "staged-pki"
+    (staged / "etcd").mkdir(parents=True)
+    (staged / "etcd" / "ca.crt").write_text("MEMBER-ca.crt")
+    (staged / "ca.key").write_text("CLUSTER-CA-KEY")
+    (staged / "apiserver-etcd-client.crt").write_text("APISERVER-ETCD-CLIENT")
+    conf = tmp_path / "etc-etcd"
+    conf.mkdir()
+    (conf / "etcd.conf.yml").write_text("name: e1\n")
+    pki = "/etc/kubernetes/pki"
+    paths = [{"src": str(own), "dest": pki, "origin": "e1"}, {"src": str(conf), "dest": "/etc/etcd", "origin": "e1"},
+             {"src": str(staged), "dest": pki, "origin": "cp1"}]
+    entries = {arc: (src, origin) for src, arc, origin in B.bundle_entries(paths, "e1")}
+    assert entries["files" + pki + "/etcd/server.crt"] == (str(own / "etcd" / "server.crt"), "e1")
+    assert entries["files" + pki + "/etcd/ca.crt"] == (str(own / "etcd" / "ca.crt"), "e1")  # the member's own wins
+    assert entries["files" + pki + "/ca.key"] == (str(staged / "ca.key"), "cp1")
+    side = B.make_bundle(m["out"], "c-3", m["snap"], dict(m["meta"], member="e1"), paths, m["key"], "c", "v1.33.3")
+    manifest = B.open_bundle(os.path.join(m["out"], side["bundle"]), m["key"], str(tmp_path / "open"))
+    assert manifest["origins"]["files" + pki + "/etcd/server.key"] == "e1"
+    assert manifest["origins"]["files" + pki + "/apiserver-etcd-client.crt"] == "cp1"
+    plans = {h: sorted(p for a, p in B.putback_plan(manifest, h, k, pki, {})["put"])
+             for h, k in (("e1", ["etcd"]), ("e2", ["etcd"]), ("cp1", ["control_plane"]))}
+    assert plans["e1"] == sorted([pki + "/etcd/" + n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "peer.crt",
+                                                               "healthcheck-client.crt")] + ["/etc/etcd/etcd.conf.yml"])
+    assert plans["e2"] == [pki + "/etcd/ca.crt", pki + "/etcd/ca.key"]  # its own leaves are made again from this CA
+    assert plans["cp1"] == [pki + "/apiserver-etcd-client.crt", pki + "/ca.key", pki + "/etcd/ca.crt"]
+
 def test_origins_longest_prefix():
     origins = B.bundle_origins(["/etc/kubernetes/pki", {"src": "/s", "dest": "/etc/kubernetes", "origin": "cp1"}], "e1")
     assert B.origin_of("files/etc/kubernetes/pki/etcd/peer.crt", origins) == "e1"
@@ -217,6 +252,19 @@ def test_putback_same_and_differ_are_not_put():
     assert plan["same"] == [PKI + "/ca.key"]
     assert plan["differ"] == ["/etc/kubernetes/encryption/config.yaml"]
     assert "/etc/kubernetes/encryption/config.yaml" not in put and PKI + "/ca.key" not in put
+
+
+@pytest.mark.parametrize("host,kinds,want", [
+    # a bundle made before the fix labelled the member's etcd leaves with the control plane's name
+    ("cp1", ["control_plane"], [PKI + "/apiserver.crt", PKI + "/ca.crt", PKI + "/ca.key", PKI + "/etcd/ca.crt", PKI + "/sa.key",
+                                "/etc/kubernetes/admin.conf", "/etc/kubernetes/encryption/config.yaml"]),
+    ("e1", ["etcd"], [PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", "/etc/etcd/cluster-ids.json", "/etc/etcd/etcd.conf.yml"]),
+    ("e2", ["etcd"], [PKI + "/etcd/ca.crt", PKI + "/etcd/ca.key", "/etc/etcd/cluster-ids.json"]),
+])
+def test_putback_old_bundle_member_leaves_never_land_on_an_external_control_plane(host, kinds, want):
+    origins = {a: ("e1" if a.startswith("files/etc/etcd/") else "cp1") for a in MANIFEST["files"] if a != "snapshot.db"}
+    put, dummy = _plan(origins, host, kinds)
+    assert put == sorted(want)
 
 
 def test_round_trip_manifest_and_put_back(material, tmp_path):

@@ -435,3 +435,18 @@ def test_skipped_addon_phases_are_recorded_as_disabled_addons(extra, dns, proxy)
     cluster = k.render_init(dict(LAB_INPUTS, **extra))[1]
     assert cluster.get("dns", {}).get("disabled", False) is dns
     assert cluster.get("proxy", {}).get("disabled", False) is proxy
+
+
+def test_render_init_signing_pair_is_the_one_certificate_file():
+    """controller-manager must not sign with ca.crt (a bundle during a CA rotation: v1.33 exits)."""
+    cm = {a["name"]: a["value"] for a in
+          k.render_init(dict(LAB_INPUTS, ca_signer_file="/etc/kubernetes/pki/ca-signer.crt"))[1]["controllerManager"]["extraArgs"]}
+    assert cm["cluster-signing-cert-file"] == "/etc/kubernetes/pki/ca-signer.crt"
+    assert cm["cluster-signing-key-file"] == "/etc/kubernetes/pki/ca.key"
+    assert cm["profiling"] == "false"
+    # an external CA (no ca.key): kubeadm's defaults; a user's own flag still wins
+    assert "cluster-signing-cert-file" not in {a["name"] for a in
+                                               k.render_init(dict(LAB_INPUTS, ca_signer_file=""))[1]["controllerManager"]["extraArgs"]}
+    mine = k.render_init(dict(LAB_INPUTS, ca_signer_file="/etc/kubernetes/pki/ca-signer.crt",
+                              controller_manager_extra_args={"cluster-signing-cert-file": "/srv/mine.crt"}))[1]
+    assert {a["name"]: a["value"] for a in mine["controllerManager"]["extraArgs"]}["cluster-signing-cert-file"] == "/srv/mine.crt"

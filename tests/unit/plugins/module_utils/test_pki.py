@@ -107,6 +107,8 @@ def test_files_and_modes_match_kubeadm(generated):
                 continue
             dummy_mode, octal, dummy_owner, path = line.split()
             expected[path[2:]] = int(octal, 8)
+    # ours beside kubeadm's: controller-manager's one-certificate signing file (ca.crt can be a bundle)
+    expected["pki/ca-signer.crt"] = 0o644
     for rel, mode in expected.items():
         assert stat.S_IMODE(os.stat(str(tmp / rel)).st_mode) == mode, rel
     # and nothing else
@@ -549,3 +551,46 @@ def test_read_material(tmp_path):
     (tmp_path / "bin.key").write_bytes(b"\xff\xfe")
     with pytest.raises(GroundworkError, match="not PEM"):
         _pki.read_material(str(tmp_path), ["bin.key"])
+
+
+def test_signer_file_is_the_first_certificate_of_ca_crt(tmp_path):
+    """ca-signer.crt: exactly the CA's signing certificate, kept in step when ca.crt is a bundle."""
+    params, plan, dummy = _generate(tmp_path, "ecdsa256")
+    pki = tmp_path / "pki"
+    assert (pki / "ca-signer.crt").read_bytes() == (pki / "ca.crt").read_bytes()
+    assert plan.report["ca-signer"]["action"] == "created"
+    # a rotation bundle (ca.crt = this CA + another): the signer stays the first alone
+    other = _pki.make_ca("kubernetes", _pki.generate_key("ecdsa256"), NOW)
+    (pki / "ca.crt").write_bytes((pki / "ca.crt").read_bytes() + _pki.cert_pem(other))
+    assert _pki.plan_cluster_pki(params, now=NOW).writes == []
+    # missing or stale: rewritten (0644), nothing else touched
+    (pki / "ca-signer.crt").write_bytes(_pki.cert_pem(other))
+    again = _pki.plan_cluster_pki(params, now=NOW)
+    assert [(w[0], w[2]) for w in again.writes] == [(str(pki / "ca-signer.crt"), 0o644)]
+    assert again.report["ca-signer"]["reasons"] == ["not the signing certificate of ca.crt"]
+    assert _pki.load_certs(again.writes[0][1])[0] == _pki.load_certs((pki / "ca.crt").read_bytes())[0]
+
+
+def test_no_signer_file_for_an_external_ca(tmp_path):
+    key = _pki.generate_key("ecdsa256")
+    ca = _pki.make_ca("kubernetes", key, NOW)
+    params = dict(LAB, pki_dir=str(tmp_path / "pki"), kubeconfig_dir=str(tmp_path), profile="control_plane",
+                  key_type="ecdsa256", ca={"cert": _pki.cert_pem(ca).decode()})
+    plan = _pki.plan_cluster_pki(params, now=NOW)
+    assert "ca-signer" not in plan.report
+    assert not any(w[0].endswith("ca-signer.crt") for w in plan.writes)
+
+
+def test_a_rotation_in_progress_is_left_alone(tmp_path):
+    """site.yml between CA rotation phases: ca.crt old+new, sa.pub both keys (first matches the key) - no write."""
+    params, dummy, dummy2 = _generate(tmp_path, "ecdsa256")
+    pki = tmp_path / "pki"
+    new_ca = _pki.make_ca("kubernetes", _pki.generate_key("ecdsa256"), NOW)
+    new_fp = _pki.make_ca("front-proxy-ca", _pki.generate_key("ecdsa256"), NOW)
+    (pki / "ca.crt").write_bytes((pki / "ca.crt").read_bytes() + _pki.cert_pem(new_ca))
+    (pki / "front-proxy-ca.crt").write_bytes((pki / "front-proxy-ca.crt").read_bytes() + _pki.cert_pem(new_fp))
+    (pki / "sa.pub").write_bytes((pki / "sa.pub").read_bytes() + _pki.public_pem(_pki.generate_key("ecdsa256")))
+    assert _pki.plan_cluster_pki(params, now=NOW).writes == []
+    # sa.pub whose first key is not sa.key's is put right
+    (pki / "sa.pub").write_bytes(_pki.public_pem(_pki.generate_key("ecdsa256")) + (pki / "sa.pub").read_bytes())
+    assert [w[0] for w in _pki.plan_cluster_pki(params, now=NOW).writes] == [str(pki / "sa.pub")]

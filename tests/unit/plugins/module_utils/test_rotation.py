@@ -251,3 +251,13 @@ def test_cluster_summary_counts_phases():
 def test_check_state_refuses(doc):
     with pytest.raises(GroundworkError):
         R.check_state(doc)
+
+
+def test_signer_blocker_reads_the_manifest_flag():
+    from ansible_collections.groundwork.k8s.plugins.module_utils import _rotation as Rot
+    bundle_flag = "    - --cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt\n"
+    assert Rot.signing_cert_flag(bundle_flag) == "/etc/kubernetes/pki/ca.crt"
+    assert "ca-signer.crt + ca.key" in Rot.signer_blocker(bundle_flag, "/etc/kubernetes/pki/ca.crt")
+    assert Rot.signer_blocker(bundle_flag.replace("ca.crt", "ca-signer.crt"), "/etc/kubernetes/pki/ca.crt") is None
+    assert Rot.signer_blocker("", "/etc/kubernetes/pki/ca.crt") is None  # no manifest (worker, etcd member)
+    assert Rot.restarts_for(["/etc/kubernetes/pki/ca-signer.crt"]) == ["kube-controller-manager"]

@@ -430,3 +430,38 @@ def test_find_backup(tmp_path):
     (root / "empty").mkdir()
     with pytest.raises(H.GroundworkError, match="holds no files"):
         H.find_backup(str(root), "empty")
+
+
+def _signer(node):
+    return [H.fingerprint(c) for c in H.load_certs(H.read_bytes(node.path(R.SIGNER_FILE)))]
+
+
+def test_signer_file_is_one_certificate_matching_ca_key_in_every_phase(node):
+    """controller-manager's --cluster-signing-cert-file (ca-signer.crt) must be one certificate (v1.33 exits on two)."""
+    _write(node.path(R.SIGNER_FILE), H.cert_pem(node.old["ca"]))
+    old_fp = H.fingerprint(node.old["ca"])
+    r = _rot(node, generate=True).run("trusted")
+    assert _signer(node) == [old_fp]                                      # old key still signs: unchanged
+    assert node.path(R.SIGNER_FILE) not in r["files"]
+    assert node.path(R.SIGNER_FILE) not in [p for p, _k in node.leaves()]  # never reissued as a leaf
+    r = _rot(node).run("reissued")
+    new_fp = r["state"]["fingerprints"]["ca"]
+    assert _signer(node) == [new_fp] and _trust(node, "ca.crt")[0] == new_fp
+    assert node.path(R.SIGNER_FILE) in r["files"] and "kube-controller-manager" in r["restart"]
+    signer = H.load_certs(H.read_bytes(node.path(R.SIGNER_FILE)))[0]
+    key = H.load_key(H.read_bytes(node.path("ca.key")))
+    assert H.public_fingerprint(signer.public_key()) == H.public_fingerprint(key.public_key())
+    r = _rot(node).run("retired")
+    assert _signer(node) == [new_fp] and node.path(R.SIGNER_FILE) not in r["files"]
+
+
+def test_phase_one_refused_while_controller_manager_signs_with_the_bundle_file(node):
+    manifest = os.path.join(node.kubeconfig_dir, "manifests", "kube-controller-manager.yaml")
+    _write(manifest, "spec:\n  containers:\n  - command:\n    - kube-controller-manager\n"
+                     "    - --cluster-signing-cert-file=%s\n" % node.path("ca.crt"))
+    before = {p: H.read_bytes(p) for p in (node.path("ca.crt"), node.path("ca.key"))}
+    with pytest.raises(GroundworkError, match="run site.yml first"):
+        _rot(node, generate=True).run("trusted")
+    assert {p: H.read_bytes(p) for p in before} == before and not os.path.exists(node.state_path())
+    _write(manifest, "    - --cluster-signing-cert-file=%s\n" % node.path(R.SIGNER_FILE))
+    assert _rot(node, generate=True).run("trusted")["phase"] == "trusted"
