@@ -92,23 +92,6 @@ def bundle_sources(extra_paths):
     return out
 
 
-def bundle_origins(extra_paths, default):
-    """``{dest prefix: host the files came from}`` (``origin`` of a dict entry, else ``default``)."""
-    return {os.path.normpath(e.get("dest") or e["src"]) if isinstance(e, dict) else os.path.normpath(e):
-            (e.get("origin") if isinstance(e, dict) else None) or default for e in extra_paths or []}
-
-
-def origin_of(arc, origins):
-    """The host a bundled file came from: the longest matching dest prefix."""
-    path = arc[len("files"):]
-    best = None
-    for prefix, host in origins.items():
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            if best is None or len(prefix) > len(best[0]):
-                best = (prefix, host)
-    return best[1] if best else None
-
-
 def bundle_entries(extra_paths, default=None, exists=os.path.exists, isfile=os.path.isfile, walk=os.walk):
     """``[(file on disk, name in the bundle, host it came from)]`` for every regular file under ``extra_paths``.
 

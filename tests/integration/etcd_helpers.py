@@ -17,6 +17,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+import sid_debs  # noqa: E402  (Debian sid packages, unpacked)
+
 ETCD35_CACHE = os.environ.get("GW_ETCD35_DIR") or os.path.expanduser("~/.cache/groundwork/etcd-3.5")
 
 
@@ -109,21 +112,8 @@ def etcd35_dir():
 
 
 def _download_etcd35(bindir):
-    work = ETCD35_CACHE
-    os.makedirs(os.path.join(work, "etc"), exist_ok=True)
-    for sub in ("lists/partial", "cache/archives/partial"):
-        os.makedirs(os.path.join(work, "apt", sub), exist_ok=True)
-    with open(os.path.join(work, "etc", "sid.sources"), "w") as f:
-        f.write("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\n"
-                "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
-    opts = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", "Dir::Etc::SourceParts=%s/etc" % work,
-            "-o", "Dir::State::Lists=%s/apt/lists" % work, "-o", "Dir::Cache=%s/apt/cache" % work]
     try:
-        run(["apt-get"] + opts + ["update", "-q"], timeout=300)
-        run(["apt-get"] + opts + ["download", "etcd-server", "etcd-client"], cwd=work, timeout=300)
-        for deb in os.listdir(work):
-            if deb.endswith(".deb"):
-                run(["dpkg", "-x", os.path.join(work, deb), os.path.join(work, "root")])
+        sid_debs.fetch(ETCD35_CACHE, ["etcd-server", "etcd-client"])
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         return None, "etcd 3.5 download from Debian sid refused: %s" % (getattr(exc, "stderr", "") or exc)
     if not os.access(os.path.join(bindir, "etcdutl"), os.X_OK):

@@ -11,8 +11,10 @@
 # Part external (cp1 + one external member e1 + bk): the bundle taken by e1 carries cp1's files (staged
 # copy); cp1's /etc/kubernetes and e1's data are lost; restore.yml restores etcd, then installs cp1 again
 # with the same CA, sa key and Secrets key.
+# Part external_total (cp1 + e1,e2,e3 + bk): /etc/etcd, /etc/kubernetes and /var/lib/etcd emptied on every member
+# and cp1; restore.yml gives each member its configuration and own certificates back before etcd starts.
 # Uses tests/scenarios/30-install/lib.sh (lab, doubles, inventory). Env: GW_LAB_NAME (default dr),
-# GW_DR_PARTS (default "stacked external").
+# GW_DR_PARTS (default "stacked external external_total"), GW_KEEP_LAB=1 keeps the last lab.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -115,32 +117,6 @@ stacked() {
   lab_down
 }
 
-etcd_apt_step() {
-  # lab step: the pki role installs python3-cryptography from the site's APT repository, which the
-  # prerequisites role configures only on Kubernetes hosts (not on an external etcd member)
-  cat > "$WORK/etcd-apt.yml" <<EOP
-- name: Lab - the site APT repository and the PKI modules' libraries on the etcd members
-  hosts: etcd
-  gather_facts: false
-  tasks:
-    - name: The lab repository's signing key
-      ansible.builtin.copy:
-        src: "$APT_CACHE/groundwork-apt.asc"
-        dest: /etc/apt/keyrings/groundwork-lab.asc
-        mode: "0644"
-    - name: APT source
-      ansible.builtin.copy:
-        content: "deb [signed-by=/etc/apt/keyrings/groundwork-lab.asc] http://$CTL_IP:$HTTP_PORT/apt ./\n"
-        dest: /etc/apt/sources.list.d/groundwork-lab.list
-        mode: "0644"
-    - name: Libraries
-      ansible.builtin.apt:
-        name: [python3-cryptography, python3-yaml]
-        update_cache: true
-EOP
-  play "$WORK/etcd-apt.yml"
-}
-
 external() {
   # external etcd: one member (e1) with the control plane cp1 and the backup host bk. The member that takes
   # the backups has no /etc/kubernetes: the bundle carries the staged copy of cp1's files.
@@ -156,7 +132,8 @@ etcd_allow_single_member: true
 # lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
 etcd_limit_nofile: 16384
 EOV
-  etcd_apt_step || { fail "external: lab APT step"; tail -20 "$WORK/last.log"; return; }
+  # no lab APT step any more: site.yml configures the site repository on the etcd members too (the lab's own
+  # source for the same URL with another key made apt refuse both)
   mark "external-lab-up" "$t"
   t=$SECONDS
   if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
@@ -204,7 +181,7 @@ external_total() {
 # lab quirk: the machine's RLIMIT_NOFILE hard limit is 20000 (no CAP_SYS_RESOURCE)
 etcd_limit_nofile: 16384
 EOV
-  etcd_apt_step || { fail "external_total: lab APT step"; tail -20 "$WORK/last.log"; return; }
+  # no lab APT step: site.yml configures the site repository on the etcd members too
   mark "xtotal-lab-up" "$t"
   t=$SECONDS
   if ! play site.yml -e "@$WORK/etcd-vars.yml"; then fail "external_total: site.yml"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -60; return; fi
@@ -214,7 +191,7 @@ EOV
   play playbooks/backup.yml -e "@$WORK/etcd-vars.yml" || { fail "external_total: backup.yml"; grep -A20 'fatal:' "$WORK/last.log" | head -40; }
   mark "xtotal-backup" "$t"
   side=$(ssh_host bk -- "cat \$(ls /var/backups/groundwork/etcd/groundwork-lab/*.tar.enc.json | tail -1)")
-  log "external_total bundle: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print(d.get("member"), json.dumps(d["summary"]["contains"], sort_keys=True))' "$side" 2>&1)"
+  log "external_total bundle: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print("by", d["snapshot"].get("member"), json.dumps(d["summary"]["contains"], sort_keys=True))' "$side" 2>&1)"
   put_keys_e e1 /dr/m/ "$M" || fail "external_total: writing $M keys"
   before=$(shas nokey)
   # total loss: etcd stopped, /etc/etcd, /etc/kubernetes and /var/lib/etcd emptied on every member and control plane

@@ -17,6 +17,17 @@ media_present() {
 
 # [media] -> artifacts dir -> bundle tarball (both cached per media in $RWORK; a re-run copies nothing).
 # Sets ART, BUNDLE (tarball), KUBE_VERSION, ETCD_IMAGE_TAG, MEDIA_INFO, T_MEDIA, T_BUNDLE, BUNDLE_INFO.
+# mirror.yml --tags build: artifacts dir $1 -> bundle dir/state in $2, tarball $3 (log $2/build.log); the
+# signing keys are the run's own (RWORK). Callers hold the build lock.
+mirror_build() {
+  ansible-playbook -i localhost, "$ROOT/playbooks/mirror.yml" --tags build \
+    -e "mirror_source_dir=$1" -e "groundwork_artifact_manifest=$1/manifest.yml" \
+    -e "mirror_build_dir=$2/bundle" -e "mirror_build_state_dir=$2/bundle.state" \
+    -e "mirror_build_tarball=$3" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
+    -e "mirror_build_apt_signing_home=$RWORK/apt-gnupg" \
+    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$2/build.log" 2>&1
+}
+
 build_bundle() {
   local media=${1:-$MEDIA} t=$SECONDS out tag
   tag=$(basename "$media")
@@ -30,12 +41,7 @@ build_bundle() {
   KUBE_VERSION=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kubernetes_version"])' "$out")
   ETCD_IMAGE_TAG=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["etcd_image_tag"])' "$out")
   T_MEDIA=$((SECONDS - t)); t=$SECONDS
-  ansible-playbook -i localhost, "$ROOT/playbooks/mirror.yml" --tags build \
-    -e "mirror_source_dir=$ART" -e "groundwork_artifact_manifest=$ART/manifest.yml" \
-    -e "mirror_build_dir=$RWORK/$tag/bundle" -e "mirror_build_state_dir=$RWORK/$tag/bundle.state" \
-    -e "mirror_build_tarball=$BUNDLE" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
-    -e "mirror_build_apt_signing_home=$RWORK/apt-gnupg" \
-    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$RWORK/$tag/build.log" 2>&1
+  mirror_build "$ART" "$RWORK/$tag" "$BUNDLE"
   local rc=$?
   exec 8>&-
   T_BUNDLE=$((SECONDS - t))

@@ -50,12 +50,7 @@ ctd_media() { # the site's new artifacts dir, bundle and mirror: ART, BUNDLE cha
       exec 8>&-; return 1
     fi
   fi
-  ansible-playbook -i localhost, "$ROOT/playbooks/mirror.yml" --tags build \
-    -e "mirror_source_dir=$art2" -e "groundwork_artifact_manifest=$art2/manifest.yml" \
-    -e "mirror_build_dir=$dir/bundle" -e "mirror_build_state_dir=$dir/bundle.state" \
-    -e "mirror_build_tarball=$dir/groundwork-bundle.tar" -e "mirror_build_signing_key=$RWORK/bundle-signing.key" \
-    -e "mirror_build_apt_signing_home=$RWORK/apt-gnupg" \
-    -e "ansible_python_interpreter=$ROOT/.venv/bin/python" > "$dir/build.log" 2>&1
+  mirror_build "$art2" "$dir" "$dir/groundwork-bundle.tar"
   rc=$?
   exec 8>&-
   [ $rc -eq 0 ] || { tail -30 "$dir/build.log"; return 1; }

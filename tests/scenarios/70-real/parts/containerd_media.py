@@ -30,6 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "airgap"))
 import make_lab_artifacts as L  # noqa: E402  (deterministic tar writer)
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
+import sid_debs  # noqa: E402  (Debian sid packages, unpacked)
 
 CACHE = os.environ.get("GW_CONTAINERD2_DIR") or os.path.expanduser("~/.cache/groundwork/containerd-2")
 BINS = ("containerd", "containerd-shim-runc-v2", "ctr")
@@ -47,21 +49,9 @@ def sid_containerd():
     with open(os.path.join(CACHE, ".lock"), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not all(os.access(os.path.join(bindir, b), os.X_OK) for b in BINS):
-            os.makedirs(os.path.join(CACHE, "etc"), exist_ok=True)
-            for sub in ("lists/partial", "cache/archives/partial"):
-                os.makedirs(os.path.join(CACHE, "apt", sub), exist_ok=True)
-            with open(os.path.join(CACHE, "etc", "sid.sources"), "w") as f:
-                f.write("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\n"
-                        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
-            opts = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", "Dir::Etc::SourceParts=%s/etc" % CACHE,
-                    "-o", "Dir::State::Lists=%s/apt/lists" % CACHE, "-o", "Dir::Cache=%s/apt/cache" % CACHE]
-            subprocess.run(["apt-get"] + opts + ["update", "-q"], check=True, timeout=300, stdout=subprocess.DEVNULL)
-            subprocess.run(["apt-get"] + opts + ["download", "containerd"], cwd=CACHE, check=True, timeout=300,
-                           stdout=subprocess.DEVNULL)
-            debs = [d for d in os.listdir(CACHE) if d.startswith("containerd_") and d.endswith(".deb")]
+            debs = [d for d in sid_debs.fetch(CACHE, ["containerd"]) if os.path.basename(d).startswith("containerd_")]
             if len(debs) != 1:
                 die("expected one containerd .deb in %s, found %s" % (CACHE, debs))
-            subprocess.run(["dpkg", "-x", os.path.join(CACHE, debs[0]), os.path.join(CACHE, "root")], check=True)
     out = subprocess.run([os.path.join(bindir, "containerd"), "--version"], capture_output=True, text=True, check=True).stdout
     # "containerd github.com/containerd/containerd/v2 2.1.9+unknown"
     version = out.split()[2].lstrip("v").split("+")[0].split("~")[0]

@@ -101,7 +101,8 @@ fault_kill_resume() {
     if [ -n "${FAULT_RESUME:-}" ]; then read -ra resume <<<"$FAULT_RESUME"; else resume=("$@"); fi
     if play "${resume[@]}"; then outcome=resumed; else outcome="resume FAILED"; fail "fault: $label: resume failed"
       grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -60; fi
-  else outcome="no kill"; fail "fault: $label: the kill point '$taskre' on $host was never reached"; fi
+  else outcome="no kill"; fail "fault: $label: the kill point '$taskre' on $host was never reached"
+    grep -B2 -A25 'fatal:\|FAILED!\|refused' "$WORK/last.log" | head -60; fi
   fault_probes_stop
   mark "fault-$label" "$t"
   log "fault: $label: kill + resume took $(( SECONDS - t ))s; $FAULT_COUNTS"

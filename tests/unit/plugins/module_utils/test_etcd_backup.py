@@ -126,7 +126,6 @@ def test_bundle_sources_refuse_relative(entry):
         B.bundle_sources([entry])
 
 
-
 def test_bundle_origin_per_source_when_member_and_staged_copy_share_a_path(material, tmp_path):
     """Issue 15: an external member bundles its own /etc/kubernetes/pki and the control plane's staged copy under the
     same path; each file keeps the host it came from, so the member's certificates come back on the member."""
@@ -160,12 +159,6 @@ def test_bundle_origin_per_source_when_member_and_staged_copy_share_a_path(mater
                                                                "healthcheck-client.crt")] + ["/etc/etcd/etcd.conf.yml"])
     assert plans["e2"] == [pki + "/etcd/ca.crt", pki + "/etcd/ca.key"]  # its own leaves are made again from this CA
     assert plans["cp1"] == [pki + "/apiserver-etcd-client.crt", pki + "/ca.key", pki + "/etcd/ca.crt"]
-
-def test_origins_longest_prefix():
-    origins = B.bundle_origins(["/etc/kubernetes/pki", {"src": "/s", "dest": "/etc/kubernetes", "origin": "cp1"}], "e1")
-    assert B.origin_of("files/etc/kubernetes/pki/etcd/peer.crt", origins) == "e1"
-    assert B.origin_of("files/etc/kubernetes/admin.conf", origins) == "cp1"
-    assert B.origin_of("files/etc/other", origins) is None
 
 
 @pytest.mark.parametrize("texts,want", [
