@@ -683,10 +683,10 @@ class CaRotation:
             result.update(changed=False, phase=doc["phase"], state=doc, files=[], restart=[], present=present,
                           committed=True)
             return result
-        if action == "start" and target == "trusted":
+        if action == "start" and target == "trusted" and "ca" in present:
             manifest = read_bytes(os.path.join(node.kubeconfig_dir, "manifests", "kube-controller-manager.yaml"))
             blocker = R.signer_blocker(manifest.decode("utf-8", "replace") if manifest else "", node.path("ca.crt"))
-            if blocker and "ca" in present:
+            if blocker:
                 raise GroundworkError(blocker)
         if target == "retired":
             blockers = R.retire_blockers(doc, self.now, sa_grace_seconds)

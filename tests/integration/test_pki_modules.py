@@ -144,9 +144,12 @@ def test_cluster_pki_changed_then_not_check_diff_and_san_change(tmp_path):
     rc, out = playbook(work, _play(_pki_task(pki)))
     assert rc == 0
     first = task_result(out, "pki")
-    assert first["changed"] is True and len(first["written"]) == 22
+    # 22 kubeadm files + ca-signer.crt (the controller-manager's signing certificate: the first of ca.crt)
+    assert first["changed"] is True and len(first["written"]) == 23
     on_disk = tree(pki)
-    assert len(on_disk) == 22
+    assert len(on_disk) == 23 and "ca-signer.crt" in on_disk
+    with open(os.path.join(pki, "ca.crt")) as ca, open(os.path.join(pki, "ca-signer.crt")) as signer:
+        assert signer.read() == ca.read()
     for rel, (dummy, mode) in on_disk.items():
         assert mode == (0o600 if rel.endswith((".key", "sa.pub")) else 0o644), rel
     assert verify_chains(pki) == 7

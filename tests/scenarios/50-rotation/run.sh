@@ -105,7 +105,7 @@ pki_validity_days: 2
 etcd_binary_source: tarball
 etcd_tarball_src: $WORK/etcd-v3.4-linux-amd64.tar.gz
 etcd_tarball_sha256: $(sha256sum "$WORK/etcd-v3.4-linux-amd64.tar.gz" | cut -d" " -f1)
-control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, rotateCertificates: true}
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, rotateCertificates: true, failCgroupV1: false}  # the lab is cgroup v1
 # The doubles' components come back within a second or two: poll the gate every second.
 cert_rotation_health_delay: 1
 # The controller-manager and scheduler doubles serve plain-HTTP health (the real ones serve HTTPS).

@@ -100,7 +100,7 @@ container_runtime_artifacts: [containerd, runc, cni-plugins]
 container_runtime_crictl_from_mirror: false
 container_runtime_systemd_cgroup: false
 container_runtime_restrict_oom_score_adj: true
-control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0}
+control_plane_kubelet_config: {$LAB_KUBELET_CONFIG}
 control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
 prerequisites_sysctls: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
 preflight_require_time_sync: false
@@ -113,7 +113,35 @@ etcd_backup_remote_reserve_bytes: 1048576
 EOF
 }
 
-# a real stacked etcd, read through the etcd pod's own etcdctl
+# the lab's KubeletConfiguration (write_real_vars, part day2 adds to it). Every lab node shares the host's one
+# disk: kubelet's default hard eviction (nodefs.available<10%, imagefs.available<15%) measures that whole disk,
+# so a build machine with a fuller disk puts every node in DiskPressure - pods stay Pending, a pod bound to a
+# node fails admission. A lab limit, not a product default: the thresholds here are 1% (memory as kubelet's).
+LAB_KUBELET_CONFIG='cgroupDriver: cgroupfs, oomScoreAdj: 0, evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}'
+
+# why pods do not run: node conditions other than Ready that are True, taints, allocatable; every pod that is
+# not Running with its phase, reason and message; the events of the namespace (last 15)
+pods_diag() { # namespace
+  local ns=${1:-default}
+  kc cp1 get nodes -o json | python3 -c 'import json, sys
+for n in json.load(sys.stdin)["items"]:
+    conds = [c["type"] + "=" + c["status"] for c in n["status"].get("conditions", []) if (c["type"] == "Ready") != (c["status"] == "True")]
+    taints = [t["key"] + ":" + t["effect"] for t in n["spec"].get("taints", [])]
+    alloc = n["status"].get("allocatable", {})
+    print("[70-real] diag: node %s conditions %s taints %s allocatable cpu=%s memory=%s pods=%s ephemeral=%s" % (
+        n["metadata"]["name"], conds or "ok", taints or "none", alloc.get("cpu"), alloc.get("memory"), alloc.get("pods"),
+        alloc.get("ephemeral-storage")))'
+  kc cp1 -n "$ns" get pods -o json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["items"]:
+    st = p.get("status", {})
+    if st.get("phase") == "Running":
+        continue
+    conds = ["%s=%s %s" % (c["type"], c["status"], c.get("message", "")) for c in st.get("conditions", []) if c["status"] != "True"]
+    print("[70-real] diag: pod %s node=%s phase=%s reason=%s message=%s %s" % (p["metadata"]["name"], p["spec"].get("nodeName", ""),
+        st.get("phase"), st.get("reason", ""), st.get("message", "")[:300], "; ".join(conds)[:300]))'
+  kc cp1 -n "$ns" get events --sort-by=.lastTimestamp 2>/dev/null | tail -15 | sed 's/^/[70-real] diag: event /'
+}
+
 etcdctl_pod() { # host args...
   local h=$1; shift
   ssh_host "$h" -- kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system exec "etcd-$h" -- etcdctl \

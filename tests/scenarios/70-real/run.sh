@@ -125,6 +125,7 @@ EOF
   spread=$(kc cp1 get pods -l app=pause -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
   log "ha: pause pods per node: $spread"
   check "ha: pause pods on both workers, 2 each" [ "$spread" = "w1=2 w2=2 " ]
+  [ "$spread" = "w1=2 w2=2 " ] || pods_diag default
 
   # pod-to-pod traffic across nodes over the bridge CNI routes
   local bb ip2
@@ -133,7 +134,7 @@ EOF
   for w in w1 w2; do
     kc cp1 run "bb-$w" --image="$bb" --restart=Never --overrides="{\"spec\":{\"nodeName\":\"$w\"}}" -- sleep 3600 >/dev/null
   done
-  wait_for 120 pods_running bb-w1 bb-w2
+  wait_for 120 pods_running bb-w1 bb-w2 || pods_diag default
   ip2=$(kc cp1 get pod bb-w2 -o jsonpath='{.status.podIP}')
   log "ha: ping from bb-w1 (w1) to bb-w2 (w2, $ip2)"
   check "ha: pod on w1 reaches pod on w2 ($ip2) over the bridge CNI routes" \

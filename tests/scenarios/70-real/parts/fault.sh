@@ -6,7 +6,8 @@
 #            at a task boundary of cp2's critical section, then the same playbook re-run to resume it:
 #            rotate_certs.yml and rotate_ca.yml phases 1 and 2 (GW_FAULT_KILLS: the boundaries, task-name regexes)
 #   cut      cp3's network cut (its veth on the lab bridge down) while phase 3 runs on the other nodes; restored; resumed
-#   join     w2 removed before the rotation and joined (add_node.yml, pinned CA hashes, cluster-info) after each phase
+#   join     w2 removed before the rotation, joined after phase 1; a member through phases 2 and 3, it leaves and joins
+#            again after each (add_node.yml, pinned CA hashes, cluster-info): a join in every phase
 #   backup   the backup host's network cut: backup.yml fails naming it, the snapshot is verified and kept on the
 #            member, the textfile metric says offnode_ok 0
 # Invariants (every row): an etcd health + write probe every second from the controller's namespace
@@ -113,8 +114,10 @@ fault_kill_resume() {
 w2_leave() {
   play playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node || { fail "fault: remove w2"; return 1; }
 }
-w2_join() { # label
-  local t=$SECONDS n
+w2_join() { # label: w2 (a member through the phase) leaves and joins again, so the join happens in this phase
+  local t n
+  if kc cp1 get node w2 >/dev/null 2>&1; then w2_leave || { JOIN="w2 LEAVE FAILED"; return 1; }; fi
+  t=$SECONDS
   n=$(ssh_host cp1 -- "grep -c 'BEGIN CERTIFICATE' /etc/kubernetes/pki/ca.crt")  # one string: ssh joins words
   log "fault: $1: cluster-info carries $(kc cp1 -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' | awk '/certificate-authority-data/ { print $2 }' | base64 -d | grep -c 'BEGIN CERTIFICATE') CA(s); cp1's ca.crt $n"
   if play playbooks/add_node.yml --limit w2; then
@@ -233,9 +236,9 @@ fault_all() {
   fault_gate
   w2_leave
   fault_ca_phase 1 'Wait until they stopped'
-  w2_leave
+  # w2 stays a member through phases 2 and 3 (a host of the inventory that is not in the cluster is refused:
+  # "w2: phase none, needs trusted first"); it leaves and joins again after each phase (w2_join)
   fault_ca_phase 2 'Record the phase done'
-  w2_leave
   fault_ca_cut
   fault_certs
   fault_backup
