@@ -128,6 +128,27 @@ def test_kubectl_cordon_and_drain_use_the_api(api, cluster):  # noqa: F811
     assert rc == 0 and v1.read_node("fa2").spec.unschedulable is None
 
 
+def test_kubectl_patch_configmap_merge(api, cluster):  # noqa: F811
+    """cert_rotation's cluster-info update: kubectl -n kube-public patch configmap cluster-info --type merge -p JSON."""
+    v1 = api[0]
+    kubectl = os.path.join(DOUBLES, "fake_kubectl")
+    base = ["--kubeconfig", "/etc/kubernetes/admin.conf", "-n", "default"]
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "pc"}, "data": {"a": "1", "b": "2"}})
+    try:
+        patch = json.dumps({"data": {"a": "9", "b": None}})
+        rc, out, err = run_bin(kubectl, base + ["patch", "configmap", "pc", "--type", "merge", "-p", patch], cluster["root"])
+        assert (rc, out.strip()) == (0, "configmap/pc patched"), err
+        assert v1.read_namespaced_config_map("pc", "default").data == {"a": "9"}
+        rc, out, err = run_bin(kubectl, base + ["patch", "configmap", "pc", "--type", "merge", "-p", patch], cluster["root"])
+        assert (rc, out.strip()) == (0, "configmap/pc patched (no change)"), err
+        rc, out, err = run_bin(kubectl, base + ["patch", "configmap", "nope", "--type", "merge", "-p", patch], cluster["root"])
+        assert rc == 1 and 'configmaps "nope" not found' in err
+        rc, out, err = run_bin(kubectl, base + ["patch", "configmap", "pc", "--type", "merge", "-p", "{bad"], cluster["root"])
+        assert rc == 1 and "unable to parse" in err
+    finally:
+        v1.delete_namespaced_config_map("pc", "default")
+
+
 def test_pods_by_node_eviction_and_delete(api):
     v1, c = api
     v1.create_namespaced_pod("default", pod("a", "fa1", owner="ReplicaSet"))
