@@ -31,8 +31,10 @@ def argv(task):
 
 
 def deletes_node(task):
+    """kubectl delete node ..., or kubernetes.core.k8s with kind Node and state absent."""
     a = argv(task)
-    return "delete" in a and "node" in a
+    k8s = task.get("kubernetes.core.k8s") or {}
+    return ("delete" in a and "node" in a) or (k8s.get("kind") == "Node" and k8s.get("state") == "absent")
 
 
 def runs_kubeadm_reset(task):
@@ -43,6 +45,7 @@ def runs_kubeadm_reset(task):
 def when_true(task, variables):
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters["from_json"] = json.loads
+    env.filters["bool"] = lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
     conds = task.get("when") or []
     conds = [conds] if isinstance(conds, str) else conds
     return all(env.from_string("{% if " + str(c) + " %}1{% endif %}").render(**variables) == "1" for c in conds)
@@ -62,7 +65,7 @@ def test_remove_node_keeps_a_control_planes_node_object_for_kubeadm_reset():
     assert delete, "remove_node.yml no longer deletes a worker's Node object"
     nodes = json.dumps({"items": [{"metadata": {"name": n}} for n in ("cp1", "cp2", "w1")]})
     common = {"groups": {"kube_control_plane": ["cp1", "cp2"], "kube_node": ["w1"]},
-              "_remove_nodes": {"stdout": nodes}}
+              "_remove_nodes": {"stdout": nodes}, "_remove_known": True}
     for t in delete:
         assert not when_true(t, dict(common, inventory_hostname="cp2")), t["name"]
     # a worker (even an unreachable one: the task is delegated) is still deleted here

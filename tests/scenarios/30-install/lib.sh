@@ -13,8 +13,9 @@ HTTP_PORT=${GW_KUBEADM_HTTP_PORT:-18080}
 # The machine runs several labs at once: give hosts time to boot.
 export GW_LAB_BOOT_TIMEOUT=${GW_LAB_BOOT_TIMEOUT:-240}
 APT_CACHE=${GW_KUBEADM_APT_CACHE:-/var/cache/groundwork-lab/apt-kubeadm}
-# Packages the host roles install (prerequisites, container_runtime, api_endpoint).
-APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates python3-cryptography python3-yaml"
+# Packages the host roles install (prerequisites, container_runtime, api_endpoint) and the Python kubernetes
+# client kubernetes.core needs on the first control plane (upgrade.yml, remove_node.yml: roles/access python_libs).
+APT_PACKAGES="containerd runc containernetworking-plugins conntrack socat ethtool ebtables ipset iptables haproxy keepalived ca-certificates python3-cryptography python3-yaml python3-kubernetes"
 
 ctl() { "$LAB" ctl --name "$NAME" -- "$@"; }
 ssh_host() { "$LAB" ssh --name "$NAME" "$@"; }
