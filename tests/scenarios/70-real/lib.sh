@@ -100,7 +100,8 @@ container_runtime_artifacts: [containerd, runc, cni-plugins]
 container_runtime_crictl_from_mirror: false
 container_runtime_systemd_cgroup: false
 container_runtime_restrict_oom_score_adj: true
-control_plane_kubelet_config: {$LAB_KUBELET_CONFIG}
+# kubelets evict only below 1% of the shared disk (see LAB_EVICTION below; part day2 repeats this mapping)
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}}
 control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}}
 prerequisites_sysctls: {net.ipv4.ip_forward: 1, net.bridge.bridge-nf-call-iptables: 1}
 preflight_require_time_sync: false
@@ -113,11 +114,10 @@ etcd_backup_remote_reserve_bytes: 1048576
 EOF
 }
 
-# the lab's KubeletConfiguration (write_real_vars, part day2 adds to it). Every lab node shares the host's one
-# disk: kubelet's default hard eviction (nodefs.available<10%, imagefs.available<15%) measures that whole disk,
-# so a build machine with a fuller disk puts every node in DiskPressure - pods stay Pending, a pod bound to a
-# node fails admission. A lab limit, not a product default: the thresholds here are 1% (memory as kubelet's).
-LAB_KUBELET_CONFIG='cgroupDriver: cgroupfs, oomScoreAdj: 0, evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}'
+# LAB_EVICTION - the lab's KubeletConfiguration (write_real_vars; part day2 repeats it). Every lab node shares the
+# host's one disk: kubelet's default hard eviction (nodefs.available<10%, imagefs.available<15%) measures that whole
+# disk, so a build machine with a fuller disk puts every node in DiskPressure - pods stay Pending, a pod bound to a
+# node fails admission. A lab limit, not a product default: the thresholds are 1% (memory as kubelet's default).
 
 # why pods do not run: node conditions other than Ready that are True, taints, allocatable; every pod that is
 # not Running with its phase, reason and message; the events of the namespace (last 15)

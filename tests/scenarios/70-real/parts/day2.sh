@@ -36,7 +36,7 @@ part_day2() {
   # ---- 2. convergence of a changed configuration
   cat > "$WORK/day2.yml" <<EOF
 control_plane_apiserver_extra_args: {audit-log-maxage: "7"}
-control_plane_kubelet_config: {$LAB_KUBELET_CONFIG, maxPods: 150}
+control_plane_kubelet_config: {cgroupDriver: cgroupfs, oomScoreAdj: 0, evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}, maxPods: 150}
 control_plane_kube_proxy_config: {conntrack: {maxPerCore: 0}, iptables: {syncPeriod: 45s}}
 EOF
   t=$SECONDS
