@@ -15,6 +15,11 @@
 #             trust files, signing keys, kubeconfig CA data, every leaf and kubeconfig client certificate
 #             and the state file; after phase 3 nothing trusts or is signed by the old CAs, and the same
 #             check run on the pre-rotation copy must fail (it can); re-running all phases changes nothing
+#   sweep     a second rotation (GW_ROTATION_SWEEP=0 skips it): phase 1; phase 2 with the controller SIGKILLed at
+#             EVERY task boundary of cp2's part, the same command run again after each kill
+#             (tests/helpers/kill_sweep.sh), an etcd write + quorum probe every second throughout; then phase 3.
+#             The last run completes; every node reissued, nothing in progress or paused, pki_check passes on
+#             every node after phases 2 and 3; the etcd probe's failed writes are printed and must be 0
 # Prints the time of each phase. Env: GW_LAB_NAME (default rotate), GW_KEEP_LAB=1 leaves the lab up,
 # GW_SCENARIO_LOGS=DIR keeps every playbook's output there.
 set -uo pipefail
@@ -187,6 +192,9 @@ state_of() { # host -> "phase in_progress applied" of its state.json
   ssh_host "$1" -- cat $PKI/.rotation/state.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["phase"], d.get("in_progress"), bool(d.get("applied")))'
 }
 same_cert_after_rc() { [ "$1" = 0 ] && [ "$2" = "$3" ]; }
+addr() { awk -v h="$1" '$0 ~ "^        " h ":" { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV"; }
+# shellcheck source=tests/helpers/kill_sweep.sh
+. "$ROOT/tests/helpers/kill_sweep.sh"
 
 ca() {
   local t=$SECONDS rc order
@@ -250,13 +258,57 @@ ca() {
     unchanged p3 p3-again
 }
 
+sweep() {
+  local t=$SECONDS rc p probe h states="" e
+  local C=(-e groundwork_confirm=rotate_ca -e rotate_ca_sa_grace_seconds=0)
+  snap s-before
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=1 || { fail "sweep: phase 1 of a second rotation"; show_failure; return 1; }
+  mark "sweep: CA phase 1 (second rotation)" "$t"; t=$SECONDS
+  snap s-p1
+  # shellcheck disable=SC2086
+  check "sweep: a second rotation's phase 1 (old = the first rotation's new CA)" pki_check trusted s-before s-p1 s-p1 $HOSTS
+  # the etcd probe (the three external members on cp1-3) with cp1's etcd health client: phase 2 members trust
+  # new + old, so the old client certificate keeps working through the sweep
+  p=$WORK/sweep-probe; mkdir -p "$p"; rm -f "$p"/{stop,etcd.out,etcd.events}
+  ssh_host cp1 -- cat $PKI/etcd/healthcheck-client.crt > "$p/client.crt"
+  ssh_host cp1 -- cat $PKI/etcd/healthcheck-client.key > "$p/client.key"; chmod 600 "$p/client.key"
+  ctl bash "$ROOT/tests/helpers/fault-probe.sh" "$p" "$(addr cp1)" "$(addr cp2)" "$(addr cp3)" >/dev/null 2>&1 &
+  probe=$!
+  kill_sweep run cp2 'One CA rotation phase' "${GW_SWEEP_MAX:-150}" "$WORK/sweep" -- \
+    playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=2
+  rc=$?
+  touch "$p/stop"; wait "$probe"
+  e=$(cat "$p/etcd.out" 2>/dev/null || echo "0 0 0 0")
+  mark "sweep: phase 2, $SWEEP_KILLS kills + the final run" "$t"; t=$SECONDS
+  log "sweep: cp2's part of phase 2 cut at each of its $SWEEP_KILLS task boundaries, in order:"
+  printf '    %s\n' "${SWEEP_TASKS[@]}" >&2
+  log "sweep: the final run: rc $SWEEP_RC, $SWEEP_STARTS task starts on cp2; etcd probe (ticks failed_writes no_quorum_ticks min_healthy): $e"
+  [ -s "$p/etcd.events" ] && log "sweep: etcd events: $(head -20 "$p/etcd.events" | tr '\n' ';')"
+  check "sweep: the run after the last kill completed phase 2 (rc $SWEEP_RC)" [ "$rc" = 0 ]
+  check "sweep: cut at more than one boundary ($SWEEP_KILLS)" [ "$SWEEP_KILLS" -gt 1 ]
+  read -r _ wf nq minh <<<"$e"
+  check "sweep: 0 failed etcd writes across the sweep (failed $wf, seconds without quorum $nq, fewest healthy $minh)" [ "$wf" = 0 ]
+  for h in $HOSTS; do states+="$h=$(state_of "$h" | tr ' ' ':') "; done
+  check "sweep: every node reissued, nothing in progress ($states)" \
+    [ "$states" = "cp1=reissued:None:False cp2=reissued:None:False cp3=reissued:None:False w1=reissued:None:False " ]
+  check "sweep: nothing left paused on cp2 ($(paused_list cp2))" [ -z "$(paused_list cp2)" ]
+  snap s-p2
+  # shellcheck disable=SC2086
+  check "sweep: phase 2 after the sweep: new keys sign, every leaf reissued, each phase begun once" pki_check reissued s-before s-p1 s-p2 $HOSTS
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "sweep: phase 3"; show_failure; return 1; }
+  mark "sweep: CA phase 3" "$t"
+  snap s-p3
+  # shellcheck disable=SC2086
+  check "sweep: phase 3: nothing trusts or is signed by the first rotation's CAs" pki_check retired s-before s-p1 s-p3 $HOSTS
+}
+
 t0=$SECONDS
 t=$SECONDS
 if ! { build_apt_repo && stage_doubles && etcd_tarball; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
 if install; then
   renew && gate
-  ca
+  ca && { [ "${GW_ROTATION_SWEEP:-1}" = 0 ] || sweep; }
 fi
 mark "total" "$t0"
 log "timings: ${timings[*]}"
