@@ -502,6 +502,8 @@ ca_phase3() { # fingerprint of the new cluster CA
 
 T0=$SECONDS
 log "media: $MEDIA"
+# the one disk every lab node shares (kubelet's eviction and image GC measure it): what a failure may need to know
+log "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), disk / $(df -h --output=size,used,avail,pcent / | tail -1 | tr -s ' '), memory available $(awk '/MemAvailable/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)"
 t=$SECONDS
 FIRST_MEDIA=$MEDIA
 if [[ " $PARTS " == *" upgrade "* ]]; then
