@@ -185,8 +185,12 @@ gate() {
   check "the etcd user still owns etcd's keys on cp1 ($owners)" [ "$owners" = "etcd etcd " ]
 }
 paused_list() { ssh_host "$1" -- sh -c "'ls /etc/kubernetes/manifests-paused 2>/dev/null'" | tr '\n' ' ' | sed 's/ $//'; }
+flat() { tr '\n' ' ' < "$WORK/last.log" | tr -s ' '; }  # the last log on one line (YAML results fold messages)
+said_resumed() { flat | grep -q "$1: .* left in /etc/kubernetes/manifests-paused by an interrupted run"; }
 stopped_paused() { # host rc: the last run stopped on purpose at host, its manifests still paused
-  [ "$2" -ne 0 ] && grep -Eq "(fatal|failed): \[$1\].*test hook: stopped after" "$WORK/last.log" && [ -n "$(paused_list "$1")" ]
+  # (the result's msg is on lines of its own: callback_result_format yaml)
+  [ "$2" -ne 0 ] && grep -Eq "(fatal|failed): \[$1\]" "$WORK/last.log" && flat | grep -q "test hook: stopped after" &&
+    [ -n "$(paused_list "$1")" ]
 }
 state_of() { # host -> "phase in_progress applied" of its state.json
   ssh_host "$1" -- cat $PKI/.rotation/state.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["phase"], d.get("in_progress"), bool(d.get("applied")))'
@@ -243,7 +247,7 @@ ca() {
   run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "CA phase 3"; show_failure; return 1; }
   mark "CA phase 3 resumed" "$t"; t=$SECONDS
   check "the resume moved cp1's manifests back before the gate, saying why" \
-    grep -q 'cp1: .* left in /etc/kubernetes/manifests-paused by an interrupted run' "$WORK/last.log"
+    said_resumed cp1
   check "nothing left paused on cp1 ($(paused_list cp1))" [ -z "$(paused_list cp1)" ]
   snap p3
   # shellcheck disable=SC2086
