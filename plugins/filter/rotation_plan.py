@@ -13,6 +13,8 @@ description:
     C(/etc/kubernetes/pki/.rotation/state.json), or null when the node has none) and returns the rotation id
     to use, the phases to run and, for each, the nodes still to do.
   - An unfinished rotation found on any node is resumed under its own id; a new rotation uses O(rotation_id).
+  - Once a rotation is finished (every node with its state retired), a node without state (it joined later) counts
+    as retired in it: re-running a phase of that rotation does nothing instead of refusing that node.
   - Fails with a message naming the nodes when a phase cannot run yet (a node has not finished the phase
     before it), when two unfinished rotations exist, or when nodes disagree about the new CA.
 positional: _input, phase, rotation_id, new_id
@@ -94,6 +96,8 @@ def rotation_plan(states, phase, rotation_id="", new_id=""):
             rid = str(new_id or "")
         if not rid:
             raise GroundworkError("no rotation id: give rotation_id or new_id")
+        # nodes that joined after a finished rotation count as retired in it (nothing to do there)
+        states = R.joined_after(states, rid)
         phases = R.phases_to_run(phase, states, rid)
         first = {}
         if phases:

@@ -534,6 +534,24 @@ def check_cluster_transition(states, target, rotation_id):
     return todo
 
 
+def joined_after(states, rotation_id):
+    """``states`` with the nodes that joined after rotation ``rotation_id`` finished counted as retired in it.
+
+    When every node that has state of ``rotation_id`` is retired (the rotation is finished), a node without any
+    state joined after it (its CA came from cluster-info, the new CA alone) or never took part and holds the
+    current CA: it has nothing to do in that rotation, and counting it in phase none would refuse every later
+    run of a phase of it ("phase none, needs trusted first"). A new rotation (another id) is not affected:
+    there every node without its state is in phase none. Returns a new dict; the input is not changed.
+    """
+    rid = str(rotation_id)
+    mine = [d for d in states.values() if d and d.get("rotation_id") == rid]
+    if not mine or any(d.get("phase") != "retired" for d in mine):
+        return dict(states)
+    template = mine[0]
+    return {h: (d if d else dict(template, history=[], done=[], in_progress=None, restart=[], applied=False))
+            for h, d in states.items()}
+
+
 def phases_to_run(requested, states, rotation_id):
     """``rotate_ca_phase`` (1, 2, 3, all or a name) -> the phase names to run, in order, skipping finished ones."""
     text = str(requested).strip().lower()

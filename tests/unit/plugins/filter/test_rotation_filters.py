@@ -31,6 +31,11 @@ def _doc(phase, rid="r1", in_progress=None):
     ({"cp1": _doc("retired"), "cp2": _doc("retired")}, "1", "", "r1", False, ["trusted"], {"phase": "trusted", "todo": []}),
     ({"cp1": _doc("retired"), "cp2": _doc("retired")}, "1", "r2", "r2", False, ["trusted"],
      {"phase": "trusted", "todo": ["cp1", "cp2"]}),
+    # w2 joined after r1 finished (no state): re-running phase 3 or all of r1 does nothing instead of refusing w2
+    ({"cp1": _doc("retired"), "w2": None}, "3", "", "r1", False, ["retired"], {"phase": "retired", "todo": []}),
+    ({"cp1": _doc("retired"), "w2": None}, "all", "", "r1", False, [], {}),
+    # ... and a new rotation includes it from phase 1
+    ({"cp1": _doc("retired"), "w2": None}, "1", "r2", "r2", False, ["trusted"], {"phase": "trusted", "todo": ["cp1", "w2"]}),
 ])
 def test_rotation_plan(states, phase, given, expected_id, resuming, phases, first):
     plan = rotation_plan(states, phase, given, "gen")

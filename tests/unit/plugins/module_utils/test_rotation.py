@@ -261,3 +261,16 @@ def test_signer_blocker_reads_the_manifest_flag():
     assert Rot.signer_blocker(bundle_flag.replace("ca.crt", "ca-signer.crt"), "/etc/kubernetes/pki/ca.crt") is None
     assert Rot.signer_blocker("", "/etc/kubernetes/pki/ca.crt") is None  # no manifest (worker, etcd member)
     assert Rot.restarts_for(["/etc/kubernetes/pki/ca-signer.crt"]) == ["kube-controller-manager"]
+
+
+def test_joined_after_counts_nodes_without_state_retired_only_in_a_finished_rotation():
+    done = R.new_state("r1", ["ca"], "2026-11-21T00:00:00Z")
+    done.update(phase="retired", history=[{"event": "done", "phase": "retired"}])
+    mid = dict(done, phase="reissued")
+    out = R.joined_after({"cp1": done, "w2": None}, "r1")
+    assert out["w2"]["phase"] == "retired" and out["w2"]["rotation_id"] == "r1" and out["w2"]["history"] == []
+    assert out["cp1"] is done and done["history"]  # the input is not changed
+    # an unfinished rotation, another id (a new rotation), or no state at all: nothing changes
+    assert R.joined_after({"cp1": mid, "w2": None}, "r1")["w2"] is None
+    assert R.joined_after({"cp1": done, "w2": None}, "r2")["w2"] is None
+    assert R.joined_after({"cp1": None, "w2": None}, "r1") == {"cp1": None, "w2": None}
