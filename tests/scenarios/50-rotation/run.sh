@@ -15,6 +15,11 @@
 #             trust files, signing keys, kubeconfig CA data, every leaf and kubeconfig client certificate
 #             and the state file; after phase 3 nothing trusts or is signed by the old CAs, and the same
 #             check run on the pre-rotation copy must fail (it can); re-running all phases changes nothing
+#   sweep     a second rotation (GW_ROTATION_SWEEP=0 skips it): phase 1; phase 2 with the controller SIGKILLed at
+#             EVERY task boundary of cp2's part, the same command run again after each kill
+#             (tests/helpers/kill_sweep.sh), an etcd write + quorum probe every second throughout; then phase 3.
+#             The last run completes; every node reissued, nothing in progress or paused, pki_check passes on
+#             every node after phases 2 and 3; the etcd probe's failed writes are printed and must be 0
 # Prints the time of each phase. Env: GW_LAB_NAME (default rotate), GW_KEEP_LAB=1 leaves the lab up,
 # GW_SCENARIO_LOGS=DIR keeps every playbook's output there.
 set -uo pipefail
@@ -180,13 +185,20 @@ gate() {
   check "the etcd user still owns etcd's keys on cp1 ($owners)" [ "$owners" = "etcd etcd " ]
 }
 paused_list() { ssh_host "$1" -- sh -c "'ls /etc/kubernetes/manifests-paused 2>/dev/null'" | tr '\n' ' ' | sed 's/ $//'; }
+flat() { tr '\n' ' ' < "$WORK/last.log" | tr -s ' '; }  # the last log on one line (YAML results fold messages)
+said_resumed() { flat | grep -q "$1: .* left in /etc/kubernetes/manifests-paused by an interrupted run"; }
 stopped_paused() { # host rc: the last run stopped on purpose at host, its manifests still paused
-  [ "$2" -ne 0 ] && grep -Eq "(fatal|failed): \[$1\].*test hook: stopped after" "$WORK/last.log" && [ -n "$(paused_list "$1")" ]
+  # (the result's msg is on lines of its own: callback_result_format yaml)
+  [ "$2" -ne 0 ] && grep -Eq "(fatal|failed): \[$1\]" "$WORK/last.log" && flat | grep -q "test hook: stopped after" &&
+    [ -n "$(paused_list "$1")" ]
 }
 state_of() { # host -> "phase in_progress applied" of its state.json
   ssh_host "$1" -- cat $PKI/.rotation/state.json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["phase"], d.get("in_progress"), bool(d.get("applied")))'
 }
 same_cert_after_rc() { [ "$1" = 0 ] && [ "$2" = "$3" ]; }
+addr() { awk -v h="$1" '$0 ~ "^        " h ":" { f = 1 } f && /ansible_host:/ { print $2; exit }' "$INV"; }
+# shellcheck source=tests/helpers/kill_sweep.sh
+. "$ROOT/tests/helpers/kill_sweep.sh"
 
 ca() {
   local t=$SECONDS rc order
@@ -210,7 +222,9 @@ ca() {
   order=$(steps 'CA rotation phase reissued' ': Health of ')
   check "phase 2 did cp1, then cp2, and never started cp3 ($order)" [ "$order" = "work cp1,gate cp1,work cp2,gate cp2" ]
   snap p2-stopped
-  check "phase 2 stopped: cp1, cp2 reissued" pki_check reissued before p1 p2-stopped cp1 cp2
+  check "phase 2 stopped: cp1 reissued" pki_check reissued before p1 p2-stopped cp1
+  # cp2's files were reissued but its gate failed: the phase is in progress there, not recorded done
+  check "phase 2 stopped: cp2 in progress, not recorded done ($(state_of cp2))" [ "$(state_of cp2 | cut -d' ' -f1,2)" = "trusted reissued" ]
   check "phase 2 stopped: cp3, w1 untouched (trusted)" pki_check trusted before p1 p2-stopped cp3 w1
   run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=2 || { fail "CA phase 2 resume"; show_failure; return 1; }
   mark "CA phase 2 resumed" "$t"; t=$SECONDS
@@ -233,7 +247,7 @@ ca() {
   run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "CA phase 3"; show_failure; return 1; }
   mark "CA phase 3 resumed" "$t"; t=$SECONDS
   check "the resume moved cp1's manifests back before the gate, saying why" \
-    grep -q 'cp1: .* left in /etc/kubernetes/manifests-paused by an interrupted run' "$WORK/last.log"
+    said_resumed cp1
   check "nothing left paused on cp1 ($(paused_list cp1))" [ -z "$(paused_list cp1)" ]
   snap p3
   # shellcheck disable=SC2086
@@ -250,13 +264,58 @@ ca() {
     unchanged p3 p3-again
 }
 
+sweep() {
+  local t=$SECONDS rc p probe h states="" e
+  # a rotation after a finished one needs its own id (rotation_plan: a finished rotation is not restarted by accident)
+  local C=(-e groundwork_confirm=rotate_ca -e rotate_ca_sa_grace_seconds=0 -e rotate_ca_id=ca-sweep)
+  snap s-before
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=1 || { fail "sweep: phase 1 of a second rotation"; show_failure; return 1; }
+  mark "sweep: CA phase 1 (second rotation)" "$t"; t=$SECONDS
+  snap s-p1
+  # shellcheck disable=SC2086
+  check "sweep: a second rotation's phase 1 (old = the first rotation's new CA)" pki_check trusted s-before s-p1 s-p1 $HOSTS
+  # the etcd probe (the three external members on cp1-3) with cp1's etcd health client: phase 2 members trust
+  # new + old, so the old client certificate keeps working through the sweep
+  p=$WORK/sweep-probe; mkdir -p "$p"; rm -f "$p"/{stop,etcd.out,etcd.events}
+  ssh_host cp1 -- cat $PKI/etcd/healthcheck-client.crt > "$p/client.crt"
+  ssh_host cp1 -- cat $PKI/etcd/healthcheck-client.key > "$p/client.key"; chmod 600 "$p/client.key"
+  ctl bash "$ROOT/tests/helpers/fault-probe.sh" "$p" "$(addr cp1)" "$(addr cp2)" "$(addr cp3)" >/dev/null 2>&1 &
+  probe=$!
+  kill_sweep run cp2 'One CA rotation phase' "${GW_SWEEP_MAX:-150}" "$WORK/sweep" -- \
+    playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=2
+  rc=$?
+  touch "$p/stop"; wait "$probe"
+  e=$(cat "$p/etcd.out" 2>/dev/null || echo "0 0 0 0")
+  mark "sweep: phase 2, $SWEEP_KILLS kills + the final run" "$t"; t=$SECONDS
+  log "sweep: cp2's part of phase 2 cut at each of its $SWEEP_KILLS task boundaries, in order:"
+  printf '    %s\n' "${SWEEP_TASKS[@]}" >&2
+  log "sweep: the final run: rc $SWEEP_RC, $SWEEP_STARTS task starts on cp2; etcd probe (ticks failed_writes no_quorum_ticks min_healthy): $e"
+  [ -s "$p/etcd.events" ] && log "sweep: etcd events: $(head -20 "$p/etcd.events" | tr '\n' ';')"
+  check "sweep: the run after the last kill completed phase 2 (rc $SWEEP_RC)" [ "$rc" = 0 ]
+  check "sweep: cut at more than one boundary ($SWEEP_KILLS)" [ "$SWEEP_KILLS" -gt 1 ]
+  read -r _ wf nq minh <<<"$e"
+  check "sweep: 0 failed etcd writes across the sweep (failed $wf, seconds without quorum $nq, fewest healthy $minh)" [ "$wf" = 0 ]
+  for h in $HOSTS; do states+="$h=$(state_of "$h" | tr ' ' ':') "; done
+  check "sweep: every node reissued, nothing in progress ($states)" \
+    [ "$states" = "cp1=reissued:None:False cp2=reissued:None:False cp3=reissued:None:False w1=reissued:None:False " ]
+  check "sweep: nothing left paused on cp2 ($(paused_list cp2))" [ -z "$(paused_list cp2)" ]
+  snap s-p2
+  # shellcheck disable=SC2086
+  check "sweep: phase 2 after the sweep: new keys sign, every leaf reissued, each phase begun once" pki_check reissued s-before s-p1 s-p2 $HOSTS
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=3 || { fail "sweep: phase 3"; show_failure; return 1; }
+  mark "sweep: CA phase 3" "$t"
+  snap s-p3
+  # shellcheck disable=SC2086
+  check "sweep: phase 3: nothing trusts or is signed by the first rotation's CAs" pki_check retired s-before s-p1 s-p3 $HOSTS
+}
+
 t0=$SECONDS
 t=$SECONDS
 if ! { build_apt_repo && stage_doubles && etcd_tarball; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
 if install; then
   renew && gate
-  ca
+  ca && { [ "${GW_ROTATION_SWEEP:-1}" = 0 ] || sweep; }
 fi
 mark "total" "$t0"
 log "timings: ${timings[*]}"
