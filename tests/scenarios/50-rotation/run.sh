@@ -15,7 +15,7 @@
 #             trust files, signing keys, kubeconfig CA data, every leaf and kubeconfig client certificate
 #             and the state file; after phase 3 nothing trusts or is signed by the old CAs, and the same
 #             check run on the pre-rotation copy must fail (it can); re-running all phases changes nothing
-#   sweep     a second rotation (GW_ROTATION_SWEEP=0 skips it): phase 1; phase 2 with the controller SIGKILLed at
+#   sweep     a further rotation (the first with GW_ROTATION_PARTS=sweep): phase 1; phase 2 with the controller SIGKILLed at
 #             EVERY task boundary of cp2's part, the same command run again after each kill
 #             (tests/helpers/kill_sweep.sh), an etcd write + quorum probe every second throughout; then phase 3.
 #             The last run completes; every node reissued, nothing in progress or paused, pki_check passes on
@@ -269,11 +269,11 @@ sweep() {
   # a rotation after a finished one needs its own id (rotation_plan: a finished rotation is not restarted by accident)
   local C=(-e groundwork_confirm=rotate_ca -e rotate_ca_sa_grace_seconds=0 -e rotate_ca_id=ca-sweep)
   snap s-before
-  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=1 || { fail "sweep: phase 1 of a second rotation"; show_failure; return 1; }
-  mark "sweep: CA phase 1 (second rotation)" "$t"; t=$SECONDS
+  run playbooks/rotate_ca.yml "${C[@]}" -e rotate_ca_phase=1 || { fail "sweep: phase 1 of its rotation"; show_failure; return 1; }
+  mark "sweep: CA phase 1" "$t"; t=$SECONDS
   snap s-p1
   # shellcheck disable=SC2086
-  check "sweep: a second rotation's phase 1 (old = the first rotation's new CA)" pki_check trusted s-before s-p1 s-p1 $HOSTS
+  check "sweep: phase 1 of its rotation (ca-sweep)" pki_check trusted s-before s-p1 s-p1 $HOSTS
   # the etcd probe (the three external members on cp1-3) with cp1's etcd health client: phase 2 members trust
   # new + old, so the old client certificate keeps working through the sweep
   p=$WORK/sweep-probe; mkdir -p "$p"; rm -f "$p"/{stop,etcd.out,etcd.events}
@@ -307,16 +307,23 @@ sweep() {
   mark "sweep: CA phase 3" "$t"
   snap s-p3
   # shellcheck disable=SC2086
-  check "sweep: phase 3: nothing trusts or is signed by the first rotation's CAs" pki_check retired s-before s-p1 s-p3 $HOSTS
+  check "sweep: phase 3: nothing trusts or is signed by the CAs before it" pki_check retired s-before s-p1 s-p3 $HOSTS
 }
 
 t0=$SECONDS
 t=$SECONDS
 if ! { build_apt_repo && stage_doubles && etcd_tarball; }; then fail "staging the site files"; exit 1; fi
 mark "stage" "$t"
+# GW_ROTATION_PARTS (default "renew gate ca sweep"): e.g. "sweep" alone installs and runs the sweep as the first
+# rotation; GW_ROTATION_SWEEP=0 leaves the sweep out
+PARTS=" ${GW_ROTATION_PARTS:-renew gate ca sweep} "
+[ "${GW_ROTATION_SWEEP:-1}" = 0 ] && PARTS=${PARTS/ sweep / }
 if install; then
-  renew && gate
-  ca && { [ "${GW_ROTATION_SWEEP:-1}" = 0 ] || sweep; }
+  ok=0
+  [[ $PARTS != *" renew "* ]] || renew || ok=1
+  [[ $PARTS != *" gate "* ]] || [ $ok != 0 ] || gate || ok=1
+  [[ $PARTS != *" ca "* ]] || [ $ok != 0 ] || ca || ok=1
+  [[ $PARTS != *" sweep "* ]] || [ $ok != 0 ] || sweep
 fi
 mark "total" "$t0"
 log "timings: ${timings[*]}"
