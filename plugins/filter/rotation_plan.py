@@ -14,7 +14,7 @@ description:
     to use, the phases to run and, for each, the nodes still to do.
   - An unfinished rotation found on any node is resumed under its own id; a new rotation uses O(rotation_id).
   - Once a rotation is finished (every node with its state retired), a node without state (it joined later) counts
-    as retired in it: re-running a phase of that rotation does nothing instead of refusing that node.
+    as retired in it, so re-running a phase of that rotation does nothing instead of refusing that node.
   - Fails with a message naming the nodes when a phase cannot run yet (a node has not finished the phase
     before it), when two unfinished rotations exist, or when nodes disagree about the new CA.
 positional: _input, phase, rotation_id, new_id
