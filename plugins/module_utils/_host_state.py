@@ -8,6 +8,7 @@ which swap areas are active. Plain functions over a file reader, so tests need n
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 
@@ -91,8 +92,104 @@ def stale_files(files, stat=os.stat, sha256=_sha256):
     return out
 
 
-def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=(), paths=()):
+def _sysctl_value(value):
+    """A sysctl value as ansible.posix.sysctl compares it: booleans as 1/0, whitespace runs as one space."""
+    text = str(value).strip()
+    if text.lower() in ("yes", "true", "on"):
+        return "1"
+    if text.lower() in ("no", "false", "off"):
+        return "0"
+    return " ".join(text.split())
+
+
+def parse_sysctl_file(text):
+    """key -> value of a sysctl.d file (the last line of a key wins; '#' and ';' lines are comments)."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, dummy, value = line.partition("=")
+        out[key.strip()] = " ".join(value.split())
+    return out
+
+
+def stale_sysctls(sysctls, sysctl_file, exists=os.path.exists, read=_read):
+    """Keys of ``sysctls`` (key -> value) whose live value (/proc/sys) or whose line in ``sysctl_file`` differs
+    from the wanted one: what ansible.posix.sysctl (sysctl_set, state present) would change. A key the kernel
+    does not have is stale (the sysctl task then says why)."""
+    in_file = parse_sysctl_file(read(sysctl_file)) if exists(sysctl_file) else {}
+    out = []
+    for key, value in sysctls.items():
+        want = _sysctl_value(value)
+        live_path = "/proc/sys/" + str(key).replace(".", "/")
+        live = " ".join(read(live_path).split()) if exists(live_path) else None
+        if live != want or in_file.get(key) != want:
+            out.append(key)
+    return out
+
+
+FSTAB_SWAP = re.compile(r"^([^#\s]+\s+\S+\s+swap\s+.*)$", re.MULTILINE)
+
+
+def fstab_swap_lines(fstab="/etc/fstab", exists=os.path.exists, read=_read):
+    """The active (not commented) swap lines of ``fstab`` - the pattern the prerequisites role comments out."""
+    return FSTAB_SWAP.findall(read(fstab)) if exists(fstab) else []
+
+
+def stale_archives(archives, stat=os.stat, sha256=_sha256, read=_read):
+    """Names of ``archives`` whose members are not installed as recorded.
+
+    An archive is {name, sha256 (of the archive), stamp (path of the record written after its members were
+    installed), members: [{dest, mode}]}. The record (JSON: archive_sha256, members: {dest: {sha256}})
+    was written from the installed files right after they were extracted from the sha256-checked archive.
+    An archive is stale when the record is missing or unreadable, is for another archive sha256 or another
+    set of destinations, or when any member's file is missing, is not root's, has another mode than the
+    manifest's, or another sha256 than recorded: then the install steps run for it (fetch, check, unpack,
+    copy) as on a fresh host."""
+    out = []
+    for a in archives:
+        name, stamp = a.get("name"), a.get("stamp")
+        if not name or not stamp:
+            raise GroundworkError("archives: each entry needs name and stamp (got %r)" % (a,))
+        try:
+            record = json.loads(read(stamp))
+        except (OSError, ValueError):
+            out.append(name)
+            continue
+        members = a.get("members") or []
+        recorded = record.get("members") if isinstance(record, dict) else None
+        if (not isinstance(recorded, dict) or record.get("archive_sha256") != a.get("sha256")
+                or sorted(recorded) != sorted(m.get("dest") for m in members)):
+            out.append(name)
+            continue
+        for m in members:
+            dest, mode = m.get("dest"), m.get("mode")
+            try:
+                st = stat(dest)
+            except OSError:
+                out.append(name)
+                break
+            want = recorded.get(dest) or {}
+            if ((mode is not None and (st.st_mode & 0o7777) != int(str(mode), 8)) or st.st_uid != 0 or st.st_gid != 0
+                    or not want.get("sha256") or sha256(dest) != want["sha256"]):
+                out.append(name)
+                break
+    return out
+
+
+def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=(), paths=(),
+               sysctls=None, sysctl_file=None, fstab=None, archives=()):
     swaps = parse_swaps(read(swaps_path)) if exists(swaps_path) else []
-    return {"absent_features": absent_features(features, exists, read), "swap_areas": swaps,
-            "stale_files": stale_files(files) if files else [],
-            "existing_paths": [p for p in paths if os.path.lexists(p)]}
+    out = {"absent_features": absent_features(features, exists, read), "swap_areas": swaps,
+           "stale_files": stale_files(files) if files else [],
+           "existing_paths": [p for p in paths if os.path.lexists(p)]}
+    if sysctls:
+        if not sysctl_file:
+            raise GroundworkError("sysctls: the sysctl_file they are kept in is needed too")
+        out["stale_sysctls"] = stale_sysctls(sysctls, sysctl_file, exists, read)
+    if fstab:
+        out["fstab_swap_lines"] = fstab_swap_lines(fstab, exists, read)
+    if archives:
+        out["stale_archives"] = stale_archives(archives, read=read)
+    return out

@@ -44,6 +44,31 @@ options:
     type: list
     elements: path
     default: []
+  sysctls:
+    description:
+      - Kernel parameters (key to value) whose live value (C(/proc/sys)) or whose line in O(sysctl_file) differs are
+        listed in RV(stale_sysctls) - the ones a M(ansible.posix.sysctl) task would change (booleans count as 1 or 0,
+        whitespace runs as one space).
+    type: dict
+    default: {}
+  sysctl_file:
+    description: The sysctl.d file the O(sysctls) are kept in (required with O(sysctls)).
+    type: path
+  fstab:
+    description: An fstab whose active swap lines are reported in RV(fstab_swap_lines).
+    type: path
+  archives:
+    description:
+      - Archives whose members were installed before, each with C(name), C(sha256) (of the archive), C(stamp) (the
+        record the install wrote - JSON with C(archive_sha256) and per member destination its C(sha256))
+        and C(members) (C(dest), C(mode)). An archive whose record is missing or is for another archive or set of
+        destinations, or any of whose members is missing, not root's, of another mode or of another sha256 than
+        recorded, is listed in RV(stale_archives).
+      - One module run replaces, per archive on a run where nothing changed, a checksum of the cached archive, an
+        unpack check and a copy per member.
+    type: list
+    elements: dict
+    default: []
 """
 
 EXAMPLES = r"""
@@ -72,6 +97,22 @@ stale_files:
   returned: success
   type: list
   elements: str
+stale_sysctls:
+  description: Keys of O(sysctls) whose live value or whose line in O(sysctl_file) differs.
+  returned: when O(sysctls) is given
+  type: list
+  elements: str
+  sample: [net.ipv4.ip_forward]
+stale_archives:
+  description: Names of O(archives) whose members are not installed as recorded.
+  returned: when O(archives) is given
+  type: list
+  elements: str
+fstab_swap_lines:
+  description: The swap lines of O(fstab) that are not commented out.
+  returned: when O(fstab) is given
+  type: list
+  elements: str
 swap_areas:
   description: The active swap areas (C(path), C(type)).
   returned: success
@@ -89,10 +130,16 @@ from ansible_collections.groundwork.k8s.plugins.module_utils._host_state import 
 def main():
     module = AnsibleModule(argument_spec={"features": {"type": "list", "elements": "dict", "default": []},
                                           "files": {"type": "list", "elements": "dict", "default": []},
-                                          "paths": {"type": "list", "elements": "path", "default": []}},
+                                          "paths": {"type": "list", "elements": "path", "default": []},
+                                          "sysctls": {"type": "dict", "default": {}},
+                                          "sysctl_file": {"type": "path"},
+                                          "fstab": {"type": "path"},
+                                          "archives": {"type": "list", "elements": "dict", "default": []}},
                            supports_check_mode=True)
     try:
-        result = host_state(module.params["features"], files=module.params["files"], paths=module.params["paths"])
+        p = module.params
+        result = host_state(p["features"], files=p["files"], paths=p["paths"], sysctls=p["sysctls"],
+                            sysctl_file=p["sysctl_file"], fstab=p["fstab"], archives=p["archives"])
     except GroundworkError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

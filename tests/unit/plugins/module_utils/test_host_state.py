@@ -90,3 +90,85 @@ def test_existing_paths(tmp_path):
     paths = [str(tmp_path / n) for n in ("a", "b", "link")]
     got = H.host_state([], swaps_path=str(tmp_path / "no-swaps"), paths=paths)
     assert got["existing_paths"] == [str(tmp_path / "a"), str(tmp_path / "link")]
+
+
+def test_stale_sysctls_live_and_file():
+    files = {"/proc/sys/net/ipv4/ip_forward": "1\n", "/proc/sys/net/bridge/bridge-nf-call-iptables": "0\n",
+             "/proc/sys/net/ipv4/ping_group_range": "0\t2147483647\n",
+             "/etc/sysctl.d/90.conf": "# x\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables=1\n"
+                                      "net.ipv4.ping_group_range = 0  2147483647\n"}
+    want = {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": "1",
+            "net.ipv4.ping_group_range": "0 2147483647", "net.no.such": 1}
+    stale = H.stale_sysctls(want, "/etc/sysctl.d/90.conf", exists=files.__contains__, read=files.__getitem__)
+    # live 0 differs; a key the kernel lacks is stale; tab/space runs compare equal
+    assert stale == ["net.bridge.bridge-nf-call-iptables", "net.no.such"]
+    files["/proc/sys/net/bridge/bridge-nf-call-iptables"] = "1\n"
+    files["/etc/sysctl.d/90.conf"] = "net.ipv4.ip_forward = 0\nnet.ipv4.ip_forward = 1\n"
+    assert H.stale_sysctls({"net.ipv4.ip_forward": True, "net.bridge.bridge-nf-call-iptables": 1}, "/etc/sysctl.d/90.conf",
+                           exists=files.__contains__, read=files.__getitem__) == ["net.bridge.bridge-nf-call-iptables"]
+    # no file yet: every key is stale
+    assert H.stale_sysctls({"net.ipv4.ip_forward": 1}, "/nope", exists=files.__contains__,
+                           read=files.__getitem__) == ["net.ipv4.ip_forward"]
+
+
+def test_fstab_swap_lines():
+    fstab = {"/etc/fstab": "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"
+                           "# groundwork: swap off for kubelet # /old none swap sw 0 0\n#/x none swap sw 0 0\n"}
+    assert H.fstab_swap_lines("/etc/fstab", exists=fstab.__contains__, read=fstab.__getitem__) == ["/swap.img none swap sw 0 0"]
+    assert H.fstab_swap_lines("/none", exists=fstab.__contains__, read=fstab.__getitem__) == []
+
+
+def test_sysctls_need_their_file():
+    with pytest.raises(GroundworkError, match="sysctl_file"):
+        H.host_state([], swaps_path="/none", exists=lambda p: False, sysctls={"a.b": 1})
+
+
+def _record(tmp_path, members, archive_sha="a" * 64):
+    import hashlib
+    import json
+    rec = {"archive_sha256": archive_sha,
+           "members": {str(p): {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "mode": "0755"} for p in members}}
+    stamp = tmp_path / "installed.json"
+    stamp.write_text(json.dumps(rec))
+    return str(stamp)
+
+
+def test_stale_archives(tmp_path, monkeypatch):
+    import os as _os
+    bins = [tmp_path / "containerd", tmp_path / "ctr"]
+    for b in bins:
+        b.write_bytes(b"binary " + b.name.encode())
+        _os.chmod(b, 0o755)
+    stamp = _record(tmp_path, bins)
+    me = _os.stat(bins[0])
+
+    class St:  # the members are root's on a host; here they are the test user's
+        def __init__(self, st):
+            self.st_mode, self.st_uid, self.st_gid = st.st_mode, 0, 0
+
+    def stat(p):
+        return St(_os.stat(p))
+
+    arch = {"name": "containerd", "sha256": "a" * 64, "stamp": stamp,
+            "members": [{"dest": str(b), "mode": "0755"} for b in bins]}
+    assert H.stale_archives([arch], stat=stat) == []
+    # another archive (new version), another member set, a missing record: stale
+    assert H.stale_archives([dict(arch, sha256="b" * 64)], stat=stat) == ["containerd"]
+    assert H.stale_archives([dict(arch, members=arch["members"][:1])], stat=stat) == ["containerd"]
+    assert H.stale_archives([dict(arch, stamp=str(tmp_path / "none.json"))], stat=stat) == ["containerd"]
+    # a member changed on the host, has another mode, or is not root's
+    bins[1].write_bytes(b"tampered")
+    assert H.stale_archives([arch], stat=stat) == ["containerd"]
+    stamp = _record(tmp_path, bins)
+    _os.chmod(bins[0], 0o700)
+    assert H.stale_archives([arch], stat=stat) == ["containerd"]
+    _os.chmod(bins[0], 0o755)
+    assert H.stale_archives([arch], stat=stat) == []
+    assert me.st_uid == 0 or H.stale_archives([arch]) == ["containerd"]
+    # a member removed
+    bins[0].unlink()
+    assert H.stale_archives([arch], stat=stat) == ["containerd"]
+    (tmp_path / "bad.json").write_text("{not json")
+    assert H.stale_archives([dict(arch, stamp=str(tmp_path / "bad.json"))], stat=stat) == ["containerd"]
+    with pytest.raises(GroundworkError, match="name and stamp"):
+        H.stale_archives([{"name": "x"}])
