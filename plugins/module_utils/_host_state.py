@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 
 from ansible_collections.groundwork.k8s.plugins.module_utils._errors import GroundworkError
 
@@ -178,8 +179,52 @@ def stale_archives(archives, stat=os.stat, sha256=_sha256, read=_read):
     return out
 
 
+def read_files(paths, read=_read, exists=os.path.exists, limit=1 << 20):
+    """path -> text of each small file (None when it does not exist); a file larger than ``limit`` is refused."""
+    out = {}
+    for path in paths:
+        if not exists(path):
+            out[path] = None
+            continue
+        text = read(path)
+        if len(text) > limit:
+            raise GroundworkError("read: %s is larger than %d bytes; read it with slurp" % (path, limit))
+        out[path] = text
+    return out
+
+
+def _run(argv, timeout=30):
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, check=False)
+    except FileNotFoundError:
+        return 127, "", "%s: not found" % argv[0]
+    except OSError as exc:
+        return 126, "", "%s: %s" % (argv[0], exc.strerror or exc)
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s: no answer in %d s" % (argv[0], timeout)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+def run_commands(commands, run=_run, exists=os.path.exists):
+    """name -> {rc, stdout, stderr, skipped} of read-only commands ({argv: [...], if_exists: path}); a command whose
+    ``if_exists`` path is absent is not run (skipped true); a missing program is rc 127, not an error."""
+    out = {}
+    for name, spec in (commands or {}).items():
+        argv = (spec or {}).get("argv")
+        if not argv or not isinstance(argv, list):
+            raise GroundworkError("commands: %s needs argv (a list)" % name)
+        cond = spec.get("if_exists")
+        if cond and not exists(cond):
+            out[name] = {"rc": None, "stdout": "", "stderr": "", "skipped": True}
+            continue
+        rc, stdout, stderr = run([str(a) for a in argv])
+        out[name] = {"rc": rc, "stdout": stdout.rstrip("\n"), "stderr": stderr.rstrip("\n"), "skipped": False}
+    return out
+
+
 def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_read, files=(), paths=(),
-               sysctls=None, sysctl_file=None, fstab=None, archives=()):
+               sysctls=None, sysctl_file=None, fstab=None, archives=(), read_paths=(), commands=None, run=_run):
     swaps = parse_swaps(read(swaps_path)) if exists(swaps_path) else []
     out = {"absent_features": absent_features(features, exists, read), "swap_areas": swaps,
            "stale_files": stale_files(files) if files else [],
@@ -192,4 +237,8 @@ def host_state(features, swaps_path="/proc/swaps", exists=os.path.exists, read=_
         out["fstab_swap_lines"] = fstab_swap_lines(fstab, exists, read)
     if archives:
         out["stale_archives"] = stale_archives(archives, read=read)
+    if read_paths:
+        out["contents"] = read_files(read_paths, read=read, exists=exists)
+    if commands:
+        out["commands"] = run_commands(commands, run=run, exists=exists)
     return out

@@ -69,6 +69,18 @@ options:
     type: list
     elements: dict
     default: []
+  read:
+    description: Small text files (up to 1 MiB each) whose content is returned in RV(contents) (null when absent).
+    type: list
+    elements: path
+    default: []
+  commands:
+    description:
+      - Read-only commands to run, name to C(argv) (a list) and optionally C(if_exists) (a path that must exist, else
+        the command is not run). Each result is in RV(commands); a program that is not installed is rc 127, not a
+        failure. Use it only for commands that change nothing (versions, listings).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -103,6 +115,14 @@ stale_sysctls:
   type: list
   elements: str
   sample: [net.ipv4.ip_forward]
+contents:
+  description: Path to text of each O(read) file (null when it does not exist).
+  returned: when O(read) is given
+  type: dict
+commands:
+  description: Name to C(rc), C(stdout), C(stderr) and C(skipped) (its C(if_exists) path was absent) of each of O(commands).
+  returned: when O(commands) is given
+  type: dict
 stale_archives:
   description: Names of O(archives) whose members are not installed as recorded.
   returned: when O(archives) is given
@@ -134,12 +154,15 @@ def main():
                                           "sysctls": {"type": "dict", "default": {}},
                                           "sysctl_file": {"type": "path"},
                                           "fstab": {"type": "path"},
-                                          "archives": {"type": "list", "elements": "dict", "default": []}},
+                                          "archives": {"type": "list", "elements": "dict", "default": []},
+                                          "read": {"type": "list", "elements": "path", "default": []},
+                                          "commands": {"type": "dict", "default": {}}},
                            supports_check_mode=True)
     try:
         p = module.params
         result = host_state(p["features"], files=p["files"], paths=p["paths"], sysctls=p["sysctls"],
-                            sysctl_file=p["sysctl_file"], fstab=p["fstab"], archives=p["archives"])
+                            sysctl_file=p["sysctl_file"], fstab=p["fstab"], archives=p["archives"],
+                            read_paths=p["read"], commands=p["commands"])
     except GroundworkError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

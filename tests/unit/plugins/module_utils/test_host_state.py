@@ -172,3 +172,22 @@ def test_stale_archives(tmp_path, monkeypatch):
     assert H.stale_archives([dict(arch, stamp=str(tmp_path / "bad.json"))], stat=stat) == ["containerd"]
     with pytest.raises(GroundworkError, match="name and stamp"):
         H.stale_archives([{"name": "x"}])
+
+
+def test_read_files_and_commands(tmp_path):
+    f = tmp_path / "machine-id"
+    f.write_text("abc\n")
+    assert H.read_files([str(f), str(tmp_path / "none")]) == {str(f): "abc\n", str(tmp_path / "none"): None}
+    big = tmp_path / "big"
+    big.write_text("x" * 20)
+    with pytest.raises(GroundworkError, match="larger than"):
+        H.read_files([str(big)], limit=10)
+    out = H.run_commands({"echo": {"argv": ["echo", "v1.2.3"]}, "missing": {"argv": ["/no/such/program-gw"]},
+                          "guarded": {"argv": ["echo", "x"], "if_exists": str(tmp_path / "none")},
+                          "failing": {"argv": ["sh", "-c", "echo bad >&2; exit 3"]}})
+    assert out["echo"] == {"rc": 0, "stdout": "v1.2.3", "stderr": "", "skipped": False}
+    assert out["missing"]["rc"] == 127 and not out["missing"]["skipped"]
+    assert out["guarded"]["skipped"] and out["guarded"]["rc"] is None
+    assert out["failing"]["rc"] == 3 and out["failing"]["stderr"] == "bad"
+    with pytest.raises(GroundworkError, match="needs argv"):
+        H.run_commands({"x": {"argv": "echo"}})
