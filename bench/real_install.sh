@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Real install and no-op re-runs on the real lane (tests/scenarios/70-real, Kubernetes v1.33.3 from the media):
 # part ha installs 3 control planes + 2 workers with artifacts on the mirror (the cold cache - media ->
-# bundle, lab up, mirror serve - is timed separately), then part speed (tests/scenarios/70-real/parts/speed.sh)
+# bundle, lab up, mirror serve - is timed separately; the install's 25 slowest tasks are printed, from
+# ansible.posix.profile_tasks), then part speed (tests/scenarios/70-real/parts/speed.sh)
 # re-runs site.yml GW_BENCH_RERUNS times (changed=0 checked) and writes
 # bench/results/real_noop_ha-<stamp>.json with the install time. Takes one lab slot (~15-25 min loaded).
 #   bench/real_install.sh        GW_LAB_NAME (default hspd); media absent -> SKIPPED (a result file says so)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export GW_LAB_NAME=${GW_LAB_NAME:-hspd} GW_SCENARIO_PARTS=ha,speed GW_REAL_CHECK_DIFF=0
+export GW_LAB_NAME=${GW_LAB_NAME:-hspd} GW_SCENARIO_PARTS=ha,speed GW_REAL_CHECK_DIFF=0 GW_REAL_PROFILE_INSTALL=1
 export GW_BENCH_RESULTS=${GW_BENCH_RESULTS:-$ROOT/bench/results}
 "$ROOT/tests/helpers/lab-slot.sh" bash "$ROOT/tests/scenarios/70-real/run.sh"
 rc=$?

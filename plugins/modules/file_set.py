@@ -61,7 +61,9 @@ options:
         description: Command that checks the new content before it is moved in; C(%s) is the temporary file.
         type: str
       secret:
-        description: The content is key material - never shown in a diff; the validation copy is 0600.
+        description:
+          - The content is key material - never shown in a diff; the validation copy is 0600.
+          - Set C(no_log) on the task too - Ansible shows a module's arguments (this content) at C(-v).
         type: bool
         default: false
   directories:

@@ -79,10 +79,19 @@ part_ha() {
   write_groups cp1,cp2,cp3 w1,w2 haproxy "" mirror
   write_real_vars
   t=$SECONDS
-  if play site.yml; then log "ha: site.yml ok ($(( SECONDS - t ))s)"; else
+  # GW_REAL_PROFILE_INSTALL=1 (bench/real_install.sh): the install with ansible.posix.profile_tasks, and its
+  # slowest tasks printed (where the install's time goes)
+  local profile=""
+  [ "${GW_REAL_PROFILE_INSTALL:-0}" = 1 ] && profile=ansible.posix.profile_tasks
+  if ANSIBLE_CALLBACKS_ENABLED=$profile PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 play site.yml; then
+    log "ha: site.yml ok ($(( SECONDS - t ))s)"; else
     fail "ha: site.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1; fi
   mark "ha-site.yml" "$t"
   cp "$WORK/last.log" "$WORK/site1.log"
+  if [ -n "$profile" ]; then
+    grep -E ' -+ +[0-9]+\.[0-9]+s$' "$WORK/site1.log" | tail -25 | sed -E 's/ -+ +/ /; s/^/install profile: /' \
+      | while read -r line; do log "ha: $line"; done
+  fi
   log "ha: kubeadm warnings: $(grep -o 'WARNING\]: kubeadm: .*' "$WORK/site1.log" | sort | uniq -c | head -5 | tr -s ' \n' ' ')"
 
   check "ha: 5 Nodes Ready (all at the end of site.yml)" all_ready "cp1 cp2 cp3 w1 w2"
