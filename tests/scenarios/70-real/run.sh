@@ -81,11 +81,14 @@ part_ha() {
   t=$SECONDS
   # GW_REAL_PROFILE_INSTALL=1 (bench/real_install.sh): the install with ansible.posix.profile_tasks, and its
   # slowest tasks printed (where the install's time goes)
-  local profile=""
+  # (only then: an empty ANSIBLE_CALLBACKS_ENABLED makes ansible-playbook fail before it starts)
+  local profile="" rc=0
   [ "${GW_REAL_PROFILE_INSTALL:-0}" = 1 ] && profile=ansible.posix.profile_tasks
-  if ANSIBLE_CALLBACKS_ENABLED=$profile PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 play site.yml; then
+  if [ -n "$profile" ]; then ANSIBLE_CALLBACKS_ENABLED=$profile PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 play site.yml || rc=$?
+  else play site.yml || rc=$?; fi
+  if [ "$rc" -eq 0 ]; then
     log "ha: site.yml ok ($(( SECONDS - t ))s)"; else
-    fail "ha: site.yml failed"; grep -B2 -A25 'fatal:\|FAILED!' "$WORK/last.log" | head -80; return 1; fi
+    fail "ha: site.yml failed"; grep -B2 -A25 'fatal:\|FAILED!\|ERROR' "$WORK/last.log" | head -80; return 1; fi
   mark "ha-site.yml" "$t"
   cp "$WORK/last.log" "$WORK/site1.log"
   if [ -n "$profile" ]; then
