@@ -63,9 +63,8 @@ def _normalize(entries, kind):
     out, seen = [], set()
     for e in entries or []:
         if not isinstance(e, dict) or not e.get("path"):
-            raise GroundworkError("every entry of %s needs a path (got %r)" % (kind, e if kind == "directories" else
-                                                                              {k: v for k, v in (e or {}).items()
-                                                                               if k != "content"}))
+            shown = e if kind == "directories" or not isinstance(e, dict) else {k: v for k, v in e.items() if k != "content"}
+            raise GroundworkError("every entry of %s needs a path (got %r)" % (kind, shown))
         path = os.path.abspath(str(e["path"]))
         if path in seen:
             raise GroundworkError("%s is listed twice in %s" % (path, kind))

@@ -22,8 +22,8 @@ def test_fresh_then_no_op(tmp_path):
              {"path": str(d / "key"), "content": "secret\n", "mode": "0600", "secret": True}]
     dirs = [{"path": str(d), "mode": "0750"}]
     actions = F.plan(files, dirs)
-    assert [(a["kind"], a["reasons"]) for a in actions] == [("directory", ["missing"]), ("file", ["missing"]),
-                                                             ("file", ["missing"])]
+    assert [(a["kind"], a["reasons"]) for a in actions] == [
+        ("directory", ["missing"]), ("file", ["missing"]), ("file", ["missing"])]
     assert F.apply(actions) == [str(d), str(d / "a.conf"), str(d / "key")]
     assert (d / "a.conf").read_text() == "a\n" and _mode(d / "a.conf") == 0o644
     assert _mode(d / "key") == 0o600 and _mode(d) == 0o750
