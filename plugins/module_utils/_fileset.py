@@ -38,25 +38,23 @@ def _mode(value, what):
 
 
 def _uid(name, what):
-    if name is None:
-        return None
-    if isinstance(name, int) or str(name).isdigit():
-        return int(name)
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        raise GroundworkError("%s: owner %r is not a user on this host" % (what, name))
+    return _id(name, lambda n: pwd.getpwnam(n).pw_uid, "%s: owner %r is not a user on this host" % (what, name))
 
 
 def _gid(name, what):
+    return _id(name, lambda n: grp.getgrnam(n).gr_gid, "%s: group %r is not a group on this host" % (what, name))
+
+
+def _id(name, lookup, unknown):
+    """A user or group given by name or number -> its number (None stays None)."""
     if name is None:
         return None
     if isinstance(name, int) or str(name).isdigit():
         return int(name)
     try:
-        return grp.getgrnam(name).gr_gid
+        return lookup(name)
     except KeyError:
-        raise GroundworkError("%s: group %r is not a group on this host" % (what, name))
+        raise GroundworkError(unknown)
 
 
 def _normalize(entries, kind):
@@ -89,9 +87,10 @@ def plan(files=(), directories=(), lstat=os.lstat, read=read_bytes):
     """Compare the wanted directories and files with the host.
 
     Returns a list of actions, one per entry that differs, in the order directories then files:
-    ``{path, kind ('directory'|'file'), reasons: [...], entry}`` where reasons name what differs
-    (``missing``, ``content``, ``mode``, ``owner``, ``group``, ``not a directory``, ``not a regular file``).
-    Raises GroundworkError on a bad entry, before anything is changed."""
+    ``{path, kind ('directory'|'file'), reasons: [...], entry, before, old_mode}`` where reasons name what differs
+    (``missing``, ``content``, ``mode``, ``owner``, ``group``), ``before`` is a file's old content and ``old_mode``
+    the mode it has now (None when missing). Raises GroundworkError on a bad entry, or on a path that is not a
+    directory / not a regular file where one is wanted, before anything is changed."""
     dirs = _normalize(directories, "directories")
     fils = _normalize(files, "files")
     actions = []
@@ -100,7 +99,8 @@ def plan(files=(), directories=(), lstat=os.lstat, read=read_bytes):
             try:
                 st = lstat(e["path"])
             except FileNotFoundError:
-                actions.append({"path": e["path"], "kind": kind, "reasons": ["missing"], "entry": e, "before": None})
+                actions.append({"path": e["path"], "kind": kind, "reasons": ["missing"], "entry": e, "before": None,
+                                "old_mode": None})
                 continue
             reasons = []
             want_type = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
@@ -119,7 +119,8 @@ def plan(files=(), directories=(), lstat=os.lstat, read=read_bytes):
             if e["gid"] is not None and st.st_gid != e["gid"]:
                 reasons.append("group")
             if reasons:
-                actions.append({"path": e["path"], "kind": kind, "reasons": reasons, "entry": e, "before": before})
+                actions.append({"path": e["path"], "kind": kind, "reasons": reasons, "entry": e, "before": before,
+                                "old_mode": stat.S_IMODE(st.st_mode)})
     return actions
 
 
@@ -166,12 +167,8 @@ def apply(actions, run_validate=None, chown=os.chown, atomic_move=None):
         if "content" in a["reasons"] or "missing" in a["reasons"]:
             if e["validate"]:
                 _validate(e, run_validate)
-            mode = e["mode"]
-            if mode is None:
-                try:
-                    mode = stat.S_IMODE(os.stat(e["path"]).st_mode)
-                except FileNotFoundError:
-                    mode = 0o644
+            # unset mode: an existing file keeps the mode plan() saw, a new one gets 0644
+            mode = e["mode"] if e["mode"] is not None else (0o644 if a["old_mode"] is None else a["old_mode"])
             write_atomic(e["path"], e["content"], mode=mode, atomic_move=atomic_move)
         _set_attrs(e, chown)
         changed.append(e["path"])

@@ -164,18 +164,11 @@ def stale_archives(archives, stat=os.stat, sha256=_sha256, read=_read):
                 or sorted(recorded) != sorted(m.get("dest") for m in members)):
             out.append(name)
             continue
-        for m in members:
-            dest, mode = m.get("dest"), m.get("mode")
-            try:
-                st = stat(dest)
-            except OSError:
-                out.append(name)
-                break
-            want = recorded.get(dest) or {}
-            if ((mode is not None and (st.st_mode & 0o7777) != int(str(mode), 8)) or st.st_uid != 0 or st.st_gid != 0
-                    or not want.get("sha256") or sha256(dest) != want["sha256"]):
-                out.append(name)
-                break
+        # each member as an installed file: root's, the manifest's mode, the recorded sha256
+        installed = [{"path": m.get("dest"), "checksum": (recorded.get(m.get("dest")) or {}).get("sha256"),
+                      "mode": m.get("mode"), "uid": 0, "gid": 0} for m in members]
+        if stale_files(installed, stat=stat, sha256=sha256):
+            out.append(name)
     return out
 
 
