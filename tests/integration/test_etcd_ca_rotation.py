@@ -40,6 +40,8 @@ pytestmark = pytest.mark.skipif(not (os.access(ETCD, os.X_OK) and os.access(ETCD
 MAX_WRITES = 4000          # the writer's loop bound
 MAX_SAMPLES = 2000         # the monitor's loop bound
 RESTART_BUDGET = 30.0      # seconds a member may take to come back
+RESTART_SLACK = 3.0        # seconds around a restart in which a failed write still counts as the restart's
+WRITE_TIMEOUT = 3.0        # the writer's etcdctl --command-timeout (Members.ctl), in seconds
 
 
 def _openssl(cwd, *args):
@@ -167,7 +169,7 @@ class Load:
     def __init__(self, members, client="m1"):
         self.members, self.client = members, client
         self.stop = threading.Event()
-        self.writes = []      # (t, ok, key, err)
+        self.writes = []      # (t started, ok, key, err, t ended)
         self.samples = []     # (t, healthy count, per member)
         self.dips = []        # first readings below quorum, before confirmation, with etcdctl's errors
         self.threads = [threading.Thread(target=self._writer, daemon=True),
@@ -182,10 +184,11 @@ class Load:
             r = self.members.ctl(self.client, "put", key, val)
             ok = r.returncode == 0
             if ok and i % 5 == 0:
+                t_get = time.monotonic()
                 g = self.members.ctl(self.client, "get", key, "--print-value-only")
                 ok = g.returncode == 0 and g.stdout.strip() == val
-                r = g if not ok else r
-            self.writes.append((t, ok, key, "" if ok else (r.stderr or r.stdout)[-300:]))
+                r, t = (g, t_get) if not ok else (r, t)   # a failed read-back is timed as itself
+            self.writes.append((t, ok, key, "" if ok else (r.stderr or r.stdout)[-300:], time.monotonic()))
             time.sleep(0.05)
 
     def _monitor(self):
@@ -334,14 +337,21 @@ def test_etcd_ca_rotation_keeps_peers_and_clients_talking(work):
         report.update(writes=len(writes), failed_writes=len(failed), samples=len(samples), unconfirmed_dips=load.dips[:5],
                       min_healthy=min(s[1] for s in samples) if samples else None,
                       failures=[w[3] for w in failed][:5], total_seconds=round(time.monotonic() - t_all, 1))
-        # longest run of consecutive failed operations, in seconds
+        # longest run of consecutive failed operations, in seconds: from the start of the first failed
+        # write to the start of the next write that succeeded
         longest, start = 0.0, None
-        for t, ok, _key, _err in writes:
+        for t, ok, _key, _err, _end in writes:
             if not ok and start is None:
                 start = t
             elif ok and start is not None:
                 longest, start = max(longest, t - start), None
         report["longest_failure_seconds"] = round(longest, 2)
+        # every failed write must overlap a member's restart (give or take the election that follows
+        # it): a failure anywhere else is the rotation, not the restart, breaking clients
+        spans = [(rs["t0"] - RESTART_SLACK, rs["t1"] + RESTART_SLACK) for rs in report["restarts"]]
+        outside = [(round(t, 2), round(end, 2), key, err[-120:]) for t, ok, key, err, end in writes
+                   if not ok and not any(t <= hi and end >= lo for lo, hi in spans)]
+        report["failed_writes_outside_restarts"] = outside[:5]
         # the monitor must have seen the restarted member down at least once (else it proves nothing)
         seen_down = 0
         for rs in report["restarts"]:
@@ -359,7 +369,12 @@ def test_etcd_ca_rotation_keeps_peers_and_clients_talking(work):
         assert seen_down > 0, "the monitor never saw a restarted member down: it cannot prove anything"
         assert report["min_healthy"] >= 2, "quorum lost: %s; first readings: %s" % (
             [s for s in samples if s[1] < 2][:3], load.dips[:3])
-        assert len(failed) <= 3 and longest <= max(windows or [0]), report   # nothing beyond one restart window
+        assert not outside, report   # writes fail only while a member restarts
+        # Nothing beyond one restart window. A write that started just before a member stopped may wait
+        # out its whole client command timeout (3 s) before it fails, so a run of failures is measured
+        # against the longest window plus that one timeout (CI, stop 26: one write failed with
+        # DeadlineExceeded, 3.07 s from its start to the next good write, in a 2.2 s window).
+        assert len(failed) <= 3 and longest <= max(windows or [0]) + WRITE_TIMEOUT, report
         ok_keys = {w[2] for w in writes if w[1]}
         got = members.ctl("m2", "get", "/rotation/", "--prefix", "--keys-only", timeout="10s")
         assert got.returncode == 0
