@@ -7,6 +7,10 @@ the time goes — per role and the slowest tasks (the callback's per-task start/
 the slowest host's). Writes one bench result file (bench/_benchlib.py format).
 
   python3 bench/_noop_report.py --install S --hosts 5 --target 30 --out FILE WALL:JSON [WALL:JSON ...]
+    [--add-node HOST:WALL:JSON]   one add_node.yml --limit HOST of a node just removed (issue #20: adding one
+                                  worker <= 45 s, touching only it): its wall time is a headline, and the
+                                  result is only "equivalent" when no other host reported a change (the
+                                  callback's per-host stats, as the PLAY RECAP shows them)
 """
 from __future__ import annotations
 
@@ -56,6 +60,22 @@ def analyse(data):
     return runs, changed, per_role, per_task, per_play
 
 
+def add_node_report(spec):
+    """HOST:WALL:JSON -> (wall, host, {other host: changed}, {target: changed results}, tasks run)."""
+    host, wall, path = spec.split(":", 2)
+    data = load(path)
+    others = {h: st.get("changed", 0) for h, st in sorted(data.get("stats", {}).items()) if h != host}
+    by_target = collections.Counter()
+    runs = analyse(data)[0]
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for res in task["hosts"].values():
+                for r in res.get("results") or [res]:
+                    if r.get("changed"):
+                        by_target[(r.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host") or host] += 1
+    return float(wall), host, others, dict(by_target), sum(runs.values())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--install", default="null")
@@ -66,6 +86,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--install-target", type=float, default=None)
+    ap.add_argument("--add-node", default=None, help="HOST:WALL:JSON of one add_node.yml --limit HOST")
+    ap.add_argument("--add-target", type=float, default=45.0)
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     walls, changed_all, last = [], [], None
@@ -91,11 +113,27 @@ def main():
         "tasks_total": sum(runs.values()),
     }
     ok = all(c == 0 for c in changed_all)
+    equivalence = "every re-run reported changed=0 (got %s)" % changed_all
+    if a.add_node:
+        wall, host, others, by_target, tasks = add_node_report(a.add_node)
+        label = "add one worker: add_node.yml [%s]" % a.bench
+        ways[label] = B.summary([wall])
+        heads.append(B.headline(label, wall, a.add_target, "lower", "s"))
+        touched = sorted(h for h, c in others.items() if c)
+        ok = ok and not touched
+        equivalence += "; add_node.yml changed no host but %s (other hosts' changed: %s)" % (host, others)
+        doc_extra["add_node"] = {"host": host, "seconds": wall, "other_hosts_changed": others,
+                                 "changed_results_by_target": by_target, "task_executions": tasks}
     B.RESULTS = os.path.dirname(os.path.abspath(a.out))
-    path = B.write(a.bench, ways, heads, ok, "every re-run reported changed=0 (got %s)" % changed_all, len(walls),
+    path = B.write(a.bench, ways, heads, ok, equivalence, len(walls),
                    notes=a.note, extra=doc_extra)
     os.replace(path, a.out)
     B.report(a.bench, ways, heads, ok, a.out)
+    if a.add_node:
+        add = doc_extra["add_node"]
+        print("  add_node.yml --limit %s: %.1f s, %d task executions; changed results by target host: %s; "
+              "other hosts' changed (recap): %s" % (add["host"], add["seconds"], add["task_executions"],
+                                                    add["changed_results_by_target"], add["other_hosts_changed"]))
     per_host = " ".join("%s=%d" % kv for kv in sorted(runs.items()))
     print("  task executions per host: %s (total %d)" % (per_host, sum(runs.values())))
     print("  per play (last re-run):")

@@ -5,7 +5,9 @@
 # of the re-run wall time, the task executions per host, and where the time goes (per role and the
 # slowest tasks, from the ansible.posix.json callback's per-task start/end). Writes
 # bench/results/noop_site-<UTC stamp>.json. One way only (there is nothing to interleave it with): the
-# ratio reported is median / the 30 s target of issue #20.
+# ratio reported is median / the 30 s target of issue #20. Then (GW_BENCH_ADD_NODE=1, the default) w2 is
+# taken out with remove_node.yml (untimed) and brought back with add_node.yml --limit w2 (timed: issue #20's
+# "adding one worker <= 45 s, touching only it"; the result is only equivalent if no other host changed).
 #   bench/noop_site.sh                GW_LAB_NAME (default hspd), GW_BENCH_RERUNS (default 3)
 #   GW_KEEP_LAB=1   leave the lab up (and its work dir /tmp/gw-bench-NAME) for another run
 #   GW_BENCH_REUSE=1  use the lab left up by GW_KEEP_LAB=1: no lab up; one converging site.yml (untimed), then
@@ -54,14 +56,15 @@ else
   [ -z "${GW_BENCH_VARS:-}" ] || printf '%s\n' "$GW_BENCH_VARS" >> "$WORK/vars.yml"
 fi
 
-run_json() { # label -> wall seconds in $WALL, rc in $RC, callback JSON in $WORK/label.json
-  local t0
+run_json() { # label [playbook [args...]] -> wall seconds in $WALL, rc in $RC, callback JSON in $WORK/label.json
+  local t0 label=$1 book=${2:-$SITE}
+  shift; [ $# -eq 0 ] || shift
   t0=$(date +%s.%N)
   ctl env ANSIBLE_STDOUT_CALLBACK=ansible.posix.json ansible-playbook -i "$INV" -i "$WORK/groups.yml" \
-    -e "@$WORK/vars.yml" "$SITE" > "$WORK/$1.json" 2>"$WORK/$1.err"
+    -e "@$WORK/vars.yml" "$book" "$@" > "$WORK/$label.json" 2>"$WORK/$label.err"
   RC=$?
   WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-  echo "$1: ${WALL}s rc=$RC"
+  echo "$label: ${WALL}s rc=$RC"
 }
 
 if [ "${GW_BENCH_REUSE:-0}" = 1 ]; then
@@ -79,7 +82,16 @@ for i in $(seq 1 "$RERUNS"); do
   runs+=("$WALL:$WORK/rerun$i.json")
 done
 
+add=()
+if [ "${GW_BENCH_ADD_NODE:-1}" = 1 ]; then
+  run_json remove-w2 playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node
+  [ "$RC" -eq 0 ] || { echo "remove_node.yml w2 failed"; tail -c 3000 "$WORK/remove-w2.json"; exit 1; }
+  run_json add-w2 playbooks/add_node.yml --limit w2
+  [ "$RC" -eq 0 ] || { echo "add_node.yml w2 failed"; tail -c 3000 "$WORK/add-w2.json"; exit 1; }
+  add=(--add-node "w2:$WALL:$WORK/add-w2.json")
+fi
+
 mkdir -p "$OUTDIR"
 # GW_BENCH_NOTE: recorded in the result (e.g. which lab variables differ from the scenario's)
 python3 "$ROOT/bench/_noop_report.py" --install "$INSTALL" --hosts 5 --target 30 ${GW_BENCH_NOTE:+--note "$GW_BENCH_NOTE"} \
-  --out "$OUTDIR/noop_site-$(date -u +%Y%m%dT%H%M%SZ).json" "${runs[@]}"
+  "${add[@]}" --out "$OUTDIR/noop_site-$(date -u +%Y%m%dT%H%M%SZ).json" "${runs[@]}"

@@ -4,7 +4,9 @@
 # ansible.posix.json callback; every re-run must report changed=0 (that is checked). Writes a bench result
 # (bench/_noop_report.py: wall median/spread, task executions per host, time per play/role/task) into
 # GW_BENCH_RESULTS (default: a scratch dir; bench/real_install.sh points it at bench/results/) with part
-# ha's install time when it ran in the same scenario.
+# ha's install time when it ran in the same scenario. Then (GW_BENCH_ADD_NODE=1, the default, HA cluster
+# only) w2 leaves with remove_node.yml (untimed) and comes back with add_node.yml --limit w2, timed (issue
+# #20: adding one worker <= 45 s, touching only it); w2 must be Ready again and no other host changed.
 #   GW_LAB_NAME=hspd GW_SCENARIO_PARTS=ha,speed tests/helpers/lab-slot.sh bash tests/scenarios/70-real/run.sh
 part_speed() {
   local i t0 wall runs=() install=null hosts=5 m label
@@ -36,15 +38,34 @@ print("; ".join("%s: %s" % (h, str(r.get("msg"))[:300]) for p in d["plays"] for 
     runs+=("$wall:$WORK/speed-rerun$i.json")
     i=$((i + 1))
   done
+  local add=() t_add
+  if [ "${GW_BENCH_ADD_NODE:-1}" = 1 ] && [ "$CLUSTER" = ha ]; then
+    if play playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node; then
+      t0=$(date +%s.%N)
+      ANSIBLE_STDOUT_CALLBACK=ansible.posix.json play playbooks/add_node.yml --limit w2
+      rc=$?
+      t_add=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+      cp "$WORK/last.log" "$WORK/speed-add-w2.json"
+      if [ $rc -eq 0 ]; then
+        log "speed: add_node.yml --limit w2: ${t_add}s"
+        add=(--add-node "w2:$t_add:$WORK/speed-add-w2.json")
+        check "speed: w2 Ready again after add_node.yml" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+      else
+        fail "speed: add_node.yml --limit w2 failed"
+      fi
+    else
+      fail "speed: remove_node.yml --limit w2 failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -40
+    fi
+  fi
   label="no-op site.yml ($hosts hosts, real v1.33.3)"
   mkdir -p "${GW_BENCH_RESULTS:=$WORK/bench-results}"
   if python3 "$ROOT/bench/_noop_report.py" --bench "real_noop_$CLUSTER" --label "$label" --install "$install" \
        --hosts "$hosts" --target 30 --install-target 180 \
        --note "scenario timings so far (cold cache: media+bundle, lab-up, mirror-serve): ${timings[*]}" \
-       ${note:+--note "$note"} --out "$GW_BENCH_RESULTS/real_noop_$CLUSTER-$(date -u +%Y%m%dT%H%M%SZ).json" \
+       ${note:+--note "$note"} "${add[@]}" --out "$GW_BENCH_RESULTS/real_noop_$CLUSTER-$(date -u +%Y%m%dT%H%M%SZ).json" \
        "${runs[@]}"; then
-    log "ok: speed: every re-run changed=0"
+    log "ok: speed: every re-run changed=0${add:+, add_node.yml changed no other host}"
   else
-    fail "speed: a re-run reported changes"
+    fail "speed: a re-run reported changes${add:+, or add_node.yml changed another host}"
   fi
 }
