@@ -30,9 +30,12 @@ def ts(s):
 
 
 def load(path):
+    """The callback's JSON object: it starts on a line of its own (warnings before it may hold braces) and
+    anything printed after it is ignored."""
     with open(path) as f:
         text = f.read()
-    return json.loads(text[text.index("{"):])
+    start = 0 if text.startswith("{") else text.index("\n{") + 1
+    return json.JSONDecoder().raw_decode(text, start)[0]
 
 
 def analyse(data):

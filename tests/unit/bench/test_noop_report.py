@@ -21,7 +21,7 @@ def _callback(path, tasks, stats):
                       "tasks": [{"task": {"name": n, "duration": span}, "hosts": h} for n, h in tasks]}],
            "stats": stats}
     with open(path, "w") as f:
-        f.write("[WARNING]: a line before the JSON\n" + json.dumps(doc))
+        f.write("[WARNING]: a line before the JSON, with {{ braces }}\n" + json.dumps(doc, indent=4) + "\nrc=0 after it\n")
     return path
 
 
