@@ -7,7 +7,7 @@ the time goes — per role and the slowest tasks (the callback's per-task start/
 the slowest host's). Writes one bench result file (bench/_benchlib.py format).
 
   python3 bench/_noop_report.py --install S --hosts 5 --target 30 --out FILE WALL:JSON [WALL:JSON ...]
-    [--add-node HOST:WALL:JSON]   one add_node.yml --limit HOST of a node just removed (issue #20: adding one
+    [--add-node HOST:WALL:JSON [--add-label WHAT]]   one add_node.yml --limit HOST of a node just removed (issue #20: adding one
                                   worker <= 45 s, touching only it): its wall time is a headline, and the
                                   result is only "equivalent" when no other host reported a change (the
                                   callback's per-host stats, as the PLAY RECAP shows them)
@@ -91,6 +91,7 @@ def main():
     ap.add_argument("--install-target", type=float, default=None)
     ap.add_argument("--add-node", default=None, help="HOST:WALL:JSON of one add_node.yml --limit HOST")
     ap.add_argument("--add-target", type=float, default=45.0)
+    ap.add_argument("--add-label", default="add one worker", help="what was added (fresh host, removed one)")
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     walls, changed_all, last = [], [], None
@@ -119,7 +120,7 @@ def main():
     equivalence = "every re-run reported changed=0 (got %s)" % changed_all
     if a.add_node:
         wall, host, others, by_target, tasks = add_node_report(a.add_node)
-        label = "add one worker: add_node.yml [%s]" % a.bench
+        label = "%s: add_node.yml [%s]" % (a.add_label, a.bench)
         ways[label] = B.summary([wall])
         heads.append(B.headline(label, wall, a.add_target, "lower", "s"))
         touched = sorted(h for h, c in others.items() if c)

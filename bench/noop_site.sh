@@ -5,9 +5,11 @@
 # of the re-run wall time, the task executions per host, and where the time goes (per role and the
 # slowest tasks, from the ansible.posix.json callback's per-task start/end). Writes
 # bench/results/noop_site-<UTC stamp>.json. One way only (there is nothing to interleave it with): the
-# ratio reported is median / the 30 s target of issue #20. Then (GW_BENCH_ADD_NODE=1, the default) w2 is
-# taken out with remove_node.yml (untimed) and brought back with add_node.yml --limit w2 (timed: issue #20's
-# "adding one worker <= 45 s, touching only it"; the result is only equivalent if no other host changed).
+# ratio reported is median / the 30 s target of issue #20. Then (GW_BENCH_ADD_NODE=1, the default) one worker
+# is added with add_node.yml, timed (issue #20's "adding one worker <= 45 s, touching only it"; the result is
+# only equivalent if no other host changed): w3, a fresh host brought up with the lab and in no group until
+# then (preflight, which runs on every host, reads it in the re-runs); on a reused lab, w2 after
+# remove_node.yml (untimed) took it out.
 #   bench/noop_site.sh                GW_LAB_NAME (default hspd), GW_BENCH_RERUNS (default 3)
 #   GW_KEEP_LAB=1   leave the lab up (and its work dir /tmp/gw-bench-NAME) for another run
 #   GW_BENCH_REUSE=1  use the lab left up by GW_KEEP_LAB=1: no lab up; one converging site.yml (untimed), then
@@ -48,7 +50,9 @@ if [ "${GW_BENCH_REUSE:-0}" != 0 ]; then
 else
   rm -rf "$WORK"; mkdir -p "$WORK"
   if ! { build_apt_repo && stage_doubles; }; then echo "staging failed"; exit 1; fi
-  lab_up cp1,cp2,cp3,w1,w2 || exit 1
+  SPARE=
+  [ "${GW_BENCH_ADD_NODE:-1}" = 1 ] && SPARE=w3
+  lab_up "cp1,cp2,cp3,w1,w2${SPARE:+,$SPARE}" || exit 1
   write_groups cp1,cp2,cp3 w1,w2 haproxy
   write_vars
   # GW_BENCH_VARS: more lab variables (YAML lines) appended to the scenario's, e.g. while the scenario's own
@@ -84,11 +88,17 @@ done
 
 add=()
 if [ "${GW_BENCH_ADD_NODE:-1}" = 1 ]; then
-  run_json remove-w2 playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node
-  [ "$RC" -eq 0 ] || { echo "remove_node.yml w2 failed"; tail -c 3000 "$WORK/remove-w2.json"; exit 1; }
-  run_json add-w2 playbooks/add_node.yml --limit w2
-  [ "$RC" -eq 0 ] || { echo "add_node.yml w2 failed"; tail -c 3000 "$WORK/add-w2.json"; exit 1; }
-  add=(--add-node "w2:$WALL:$WORK/add-w2.json")
+  if [ -n "${SPARE:-}" ]; then
+    w=$SPARE how="add one fresh worker"
+    write_groups cp1,cp2,cp3 "w1,w2,$SPARE" haproxy
+  else
+    w=w2 how="re-add a removed worker"
+    run_json remove-w2 playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node
+    [ "$RC" -eq 0 ] || { echo "remove_node.yml w2 failed"; tail -c 3000 "$WORK/remove-w2.json"; exit 1; }
+  fi
+  run_json "add-$w" playbooks/add_node.yml --limit "$w"
+  [ "$RC" -eq 0 ] || { echo "add_node.yml $w failed"; tail -c 3000 "$WORK/add-$w.json"; exit 1; }
+  add=(--add-node "$w:$WALL:$WORK/add-$w.json" --add-label "$how")
 fi
 
 mkdir -p "$OUTDIR"

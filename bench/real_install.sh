@@ -9,6 +9,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export GW_LAB_NAME=${GW_LAB_NAME:-hspd} GW_SCENARIO_PARTS=ha,speed GW_REAL_CHECK_DIFF=0 GW_REAL_PROFILE_INSTALL=1
+export GW_REAL_HA_SPARE=1   # a fresh w3 beside the cluster: part speed times add_node.yml on it
 export GW_BENCH_RESULTS=${GW_BENCH_RESULTS:-$ROOT/bench/results}
 "$ROOT/tests/helpers/lab-slot.sh" bash "$ROOT/tests/scenarios/70-real/run.sh"
 rc=$?

@@ -545,7 +545,8 @@ for part in $PARTS; do
   case $part in
     ha)
       log "part ha: lab up"
-      lab_up cp1,cp2,cp3,w1,w2,mirror || { fail "lab up"; continue; }
+      # GW_REAL_HA_SPARE=1 (bench/real_install.sh): one more fresh host, w3, in no group until part speed adds it
+      lab_up "cp1,cp2,cp3,w1,w2,mirror${GW_REAL_HA_SPARE:+,w3}" || { fail "lab up"; continue; }
       mark "ha-lab-up" "$t"; t=$SECONDS
       serve_mirror || { fail "ha: mirror serve"; continue; }
       mark "ha-mirror-serve" "$t"

@@ -5,8 +5,10 @@
 # (bench/_noop_report.py: wall median/spread, task executions per host, time per play/role/task) into
 # GW_BENCH_RESULTS (default: a scratch dir; bench/real_install.sh points it at bench/results/) with part
 # ha's install time when it ran in the same scenario. Then (GW_BENCH_ADD_NODE=1, the default, HA cluster
-# only) w2 leaves with remove_node.yml (untimed) and comes back with add_node.yml --limit w2, timed (issue
-# #20: adding one worker <= 45 s, touching only it); w2 must be Ready again and no other host changed.
+# only) one worker is added with add_node.yml, timed (issue #20: adding one worker <= 45 s, touching only it):
+# the fresh spare host w3 when the lab has one (GW_REAL_HA_SPARE=1, as bench/real_install.sh sets), otherwise
+# w2 after remove_node.yml took it out (untimed; its binaries and containerd stay installed). The worker must
+# be Ready and no other host changed.
 #   GW_LAB_NAME=hspd GW_SCENARIO_PARTS=ha,speed tests/helpers/lab-slot.sh bash tests/scenarios/70-real/run.sh
 part_speed() {
   local i t0 wall runs=() install=null hosts=5 m label
@@ -38,23 +40,28 @@ print("; ".join("%s: %s" % (h, str(r.get("msg"))[:300]) for p in d["plays"] for 
     runs+=("$wall:$WORK/speed-rerun$i.json")
     i=$((i + 1))
   done
-  local add=() t_add
+  local add=() t_add w=w2 how="re-add a removed worker"
   if [ "${GW_BENCH_ADD_NODE:-1}" = 1 ] && [ "$CLUSTER" = ha ]; then
-    if play playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node; then
+    if [ -n "${GW_REAL_HA_SPARE:-}" ]; then
+      w=w3 how="add one fresh worker"
+      write_groups cp1,cp2,cp3 w1,w2,w3 haproxy "" mirror
+    elif ! play playbooks/remove_node.yml --limit w2 -e groundwork_confirm=remove_node; then
+      fail "speed: remove_node.yml --limit w2 failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -40
+      w=
+    fi
+    if [ -n "$w" ]; then
       t0=$(date +%s.%N)
-      ANSIBLE_STDOUT_CALLBACK=ansible.posix.json play playbooks/add_node.yml --limit w2
+      ANSIBLE_STDOUT_CALLBACK=ansible.posix.json play playbooks/add_node.yml --limit "$w"
       rc=$?
       t_add=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-      cp "$WORK/last.log" "$WORK/speed-add-w2.json"
+      cp "$WORK/last.log" "$WORK/speed-add-$w.json"
       if [ $rc -eq 0 ]; then
-        log "speed: add_node.yml --limit w2: ${t_add}s"
-        add=(--add-node "w2:$t_add:$WORK/speed-add-w2.json")
-        check "speed: w2 Ready again after add_node.yml" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2"
+        log "speed: $how: add_node.yml --limit $w: ${t_add}s"
+        add=(--add-node "$w:$t_add:$WORK/speed-add-$w.json" --add-label "$how")
+        check "speed: $w Ready after add_node.yml" wait_for 180 all_ready "cp1 cp2 cp3 w1 w2${GW_REAL_HA_SPARE:+ w3}"
       else
-        fail "speed: add_node.yml --limit w2 failed"
+        fail "speed: add_node.yml --limit $w failed"
       fi
-    else
-      fail "speed: remove_node.yml --limit w2 failed"; grep -B2 -A20 'fatal:\|FAILED!' "$WORK/last.log" | head -40
     fi
   fi
   label="no-op site.yml ($hosts hosts, real v1.33.3)"
