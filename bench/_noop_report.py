@@ -64,19 +64,20 @@ def analyse(data):
 
 
 def add_node_report(spec):
-    """HOST:WALL:JSON -> (wall, host, {other host: changed}, {target: changed results}, tasks run)."""
+    """HOST:WALL:JSON -> (wall, host, {other host: changed}, {target: changed results}, tasks run, slowest)."""
     host, wall, path = spec.split(":", 2)
     data = load(path)
     others = {h: st.get("changed", 0) for h, st in sorted(data.get("stats", {}).items()) if h != host}
     by_target = collections.Counter()
-    runs = analyse(data)[0]
+    runs, _changed, _roles, per_task, _plays = analyse(data)
     for play in data["plays"]:
         for task in play["tasks"]:
             for res in task["hosts"].values():
                 for r in res.get("results") or [res]:
                     if r.get("changed"):
                         by_target[(r.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host") or host] += 1
-    return float(wall), host, others, dict(by_target), sum(runs.values())
+    slowest = [[k, round(v, 2)] for k, v in per_task.most_common(12)]
+    return float(wall), host, others, dict(by_target), sum(runs.values()), slowest
 
 
 def main():
@@ -119,7 +120,7 @@ def main():
     ok = all(c == 0 for c in changed_all)
     equivalence = "every re-run reported changed=0 (got %s)" % changed_all
     if a.add_node:
-        wall, host, others, by_target, tasks = add_node_report(a.add_node)
+        wall, host, others, by_target, tasks, slowest = add_node_report(a.add_node)
         label = "%s: add_node.yml [%s]" % (a.add_label, a.bench)
         ways[label] = B.summary([wall])
         heads.append(B.headline(label, wall, a.add_target, "lower", "s"))
@@ -127,7 +128,8 @@ def main():
         ok = ok and not touched
         equivalence += "; add_node.yml changed no host but %s (other hosts' changed: %s)" % (host, others)
         doc_extra["add_node"] = {"host": host, "seconds": wall, "other_hosts_changed": others,
-                                 "changed_results_by_target": by_target, "task_executions": tasks}
+                                 "changed_results_by_target": by_target, "task_executions": tasks,
+                                 "slowest_tasks": slowest}
     B.RESULTS = os.path.dirname(os.path.abspath(a.out))
     path = B.write(a.bench, ways, heads, ok, equivalence, len(walls),
                    notes=a.note, extra=doc_extra)
@@ -138,6 +140,8 @@ def main():
         print("  add_node.yml --limit %s: %.1f s, %d task executions; changed results by target host: %s; "
               "other hosts' changed (recap): %s" % (add["host"], add["seconds"], add["task_executions"],
                                                     add["changed_results_by_target"], add["other_hosts_changed"]))
+        for k, v in add["slowest_tasks"]:
+            print("    %7.2f s  %s" % (v, k))
     per_host = " ".join("%s=%d" % kv for kv in sorted(runs.items()))
     print("  task executions per host: %s (total %d)" % (per_host, sum(runs.values())))
     print("  per play (last re-run):")
