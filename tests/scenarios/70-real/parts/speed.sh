@@ -69,7 +69,8 @@ print("; ".join("%s: %s" % (h, str(r.get("msg"))[:300]) for p in d["plays"] for 
   if python3 "$ROOT/bench/_noop_report.py" --bench "real_noop_$CLUSTER" --label "$label" --install "$install" \
        --hosts "$hosts" --target 30 --install-target 180 \
        --note "scenario timings so far (cold cache: media+bundle, lab-up, mirror-serve): ${timings[*]}" \
-       ${note:+--note "$note"} "${add[@]}" --out "$GW_BENCH_RESULTS/real_noop_$CLUSTER-$(date -u +%Y%m%dT%H%M%SZ).json" \
+       ${note:+--note "$note"} ${GW_REAL_HA_SPARE:+--note "the lab had a spare fresh host w3 (in no group) during install and re-runs: preflight (hosts: all) read it too, then add_node.yml --limit w3 added it"} \
+       "${add[@]}" --out "$GW_BENCH_RESULTS/real_noop_$CLUSTER-$(date -u +%Y%m%dT%H%M%SZ).json" \
        "${runs[@]}"; then
     log "ok: speed: every re-run changed=0${add:+, add_node.yml changed no other host}"
   else
