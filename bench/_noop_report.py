@@ -7,10 +7,11 @@ the time goes — per role and the slowest tasks (the callback's per-task start/
 the slowest host's). Writes one bench result file (bench/_benchlib.py format).
 
   python3 bench/_noop_report.py --install S --hosts 5 --target 30 --out FILE WALL:JSON [WALL:JSON ...]
-    [--add-node HOST:WALL:JSON [--add-label WHAT]]   one add_node.yml --limit HOST of a node just removed (issue #20: adding one
-                                  worker <= 45 s, touching only it): its wall time is a headline, and the
+    [--add-node HOST:WALL:JSON [--add-label WHAT] [--spare]]   one add_node.yml --limit HOST (issue #20: adding
+                                  one worker <= 45 s, touching only it): its wall time is a headline, and the
                                   result is only "equivalent" when no other host reported a change (the
-                                  callback's per-host stats, as the PLAY RECAP shows them)
+                                  callback's per-host stats, as the PLAY RECAP shows them); --spare: HOST was
+                                  a fresh spare in the lab during the install and re-runs (said in the notes)
 """
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def load(path):
 
 
 def analyse(data):
-    runs, changed = collections.Counter(), 0
+    """-> (task executions per host, changed tasks, seconds per role, per task, per play, changed results per
+    host). A delegated result counts for the host it ran on."""
+    runs, changed, changed_on = collections.Counter(), 0, collections.Counter()
     per_role, per_task, per_play = collections.Counter(), collections.Counter(), []
     for play in data["plays"]:
         p = play["play"]
@@ -59,8 +62,9 @@ def analyse(data):
                         continue
                     target = (r.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host") or host
                     runs[target] += 1
+                    changed_on[target] += bool(r.get("changed"))
                 changed += bool(res.get("changed"))
-    return runs, changed, per_role, per_task, per_play
+    return runs, changed, per_role, per_task, per_play, +changed_on
 
 
 def add_node_report(spec):
@@ -68,14 +72,7 @@ def add_node_report(spec):
     host, wall, path = spec.split(":", 2)
     data = load(path)
     others = {h: st.get("changed", 0) for h, st in sorted(data.get("stats", {}).items()) if h != host}
-    by_target = collections.Counter()
-    runs, _changed, _roles, per_task, _plays = analyse(data)
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            for res in task["hosts"].values():
-                for r in res.get("results") or [res]:
-                    if r.get("changed"):
-                        by_target[(r.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host") or host] += 1
+    runs, _changed, _roles, per_task, _plays, by_target = analyse(data)
     slowest = [[k, round(v, 2)] for k, v in per_task.most_common(12)]
     return float(wall), host, others, dict(by_target), sum(runs.values()), slowest
 
@@ -93,6 +90,7 @@ def main():
     ap.add_argument("--add-node", default=None, help="HOST:WALL:JSON of one add_node.yml --limit HOST")
     ap.add_argument("--add-target", type=float, default=45.0)
     ap.add_argument("--add-label", default="add one worker", help="what was added (fresh host, removed one)")
+    ap.add_argument("--spare", action="store_true", help="the --add-node host was a fresh spare in the lab")
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     walls, changed_all, last = [], [], None
@@ -101,7 +99,7 @@ def main():
         walls.append(float(wall))
         last = analyse(load(path))
         changed_all.append(last[1])
-    runs, dummy, per_role, per_task, per_play = last
+    runs, dummy, per_role, per_task, per_play, dummy = last
     ways = {a.label: B.summary(walls)}
     med = ways[a.label]["median"]
     heads = [B.headline("%s, median" % a.label, med, a.target, "lower", "s")]
@@ -127,6 +125,9 @@ def main():
         touched = sorted(h for h, c in others.items() if c)
         ok = ok and not touched
         equivalence += "; add_node.yml changed no host but %s (other hosts' changed: %s)" % (host, others)
+        if a.spare:
+            a.note.append("the lab had a spare fresh host %s (in no group) during install and re-runs: preflight "
+                          "(hosts: all) read it too, then add_node.yml --limit %s added it" % (host, host))
         doc_extra["add_node"] = {"host": host, "seconds": wall, "other_hosts_changed": others,
                                  "changed_results_by_target": by_target, "task_executions": tasks,
                                  "slowest_tasks": slowest}

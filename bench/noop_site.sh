@@ -98,12 +98,10 @@ if [ "${GW_BENCH_ADD_NODE:-1}" = 1 ]; then
   fi
   run_json "add-$w" playbooks/add_node.yml --limit "$w"
   [ "$RC" -eq 0 ] || { echo "add_node.yml $w failed"; tail -c 3000 "$WORK/add-$w.json"; exit 1; }
-  add=(--add-node "$w:$WALL:$WORK/add-$w.json" --add-label "$how")
+  add=(--add-node "$w:$WALL:$WORK/add-$w.json" --add-label "$how" ${SPARE:+--spare})
 fi
 
 mkdir -p "$OUTDIR"
 # GW_BENCH_NOTE: recorded in the result (e.g. which lab variables differ from the scenario's)
-spare_note="the lab had a spare fresh host ${SPARE:-} (in no group) during install and re-runs: preflight (hosts: all) read it too, then add_node.yml --limit ${SPARE:-} added it"
 python3 "$ROOT/bench/_noop_report.py" --install "$INSTALL" --hosts 5 --target 30 ${GW_BENCH_NOTE:+--note "$GW_BENCH_NOTE"} \
-  ${SPARE:+--note "$spare_note"} \
   "${add[@]}" --out "$OUTDIR/noop_site-$(date -u +%Y%m%dT%H%M%SZ).json" "${runs[@]}"

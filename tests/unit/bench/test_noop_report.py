@@ -25,13 +25,13 @@ def _callback(path, tasks, stats):
     return path
 
 
-def _run(tmp_path, add_tasks, add_stats):
+def _run(tmp_path, add_tasks, add_stats, *extra):
     noop = _callback(str(tmp_path / "rerun.json"), [("r : check", {"cp1": {"changed": False}, "w1": {"changed": False}})],
                      {"cp1": {"changed": 0}, "w1": {"changed": 0}})
     add = _callback(str(tmp_path / "add.json"), add_tasks, add_stats)
     out = str(tmp_path / "res.json")
     r = subprocess.run([sys.executable, REPORT, "--bench", "t", "--label", "no-op", "--hosts", "2", "--out", out,
-                        "--add-node", "w2:41.5:" + add, "12.5:" + noop], capture_output=True, text=True, check=False)
+                        "--add-node", "w2:41.5:" + add, *extra, "12.5:" + noop], capture_output=True, text=True, check=False)
     with open(out) as f:
         return r, json.load(f)
 
@@ -40,13 +40,19 @@ def test_add_node_that_touched_only_the_new_worker_is_equivalent(tmp_path):
     tasks = [("node_join : token", {"w2": {"changed": True, "_ansible_delegated_vars": {"ansible_delegated_host": "cp1"}}}),
              ("node_join : join", {"w2": {"changed": True}}),
              ("cni : files", {"w2": {"results": [{"changed": False}, {"skipped": True}]}})]
-    r, doc = _run(tmp_path, tasks, {"w2": {"changed": 2}})
+    r, doc = _run(tmp_path, tasks, {"w2": {"changed": 2}}, "--spare")
     assert r.returncode == 0, r.stdout + r.stderr
     assert doc["equivalent"] is True
     head = {h["name"]: h for h in doc["headlines"]}["add one worker: add_node.yml [t]"]
     assert head["value"] == 41.5 and head["target"] == 45.0 and head["met"] is True
     assert doc["add_node"]["changed_results_by_target"] == {"cp1": 1, "w2": 1}   # the token is made on cp1
     assert doc["add_node"]["task_executions"] == 3                               # the skipped item is not a run
+    assert any("spare fresh host w2" in n for n in doc["notes"])
+
+
+def test_no_spare_note_without_spare(tmp_path):
+    r, doc = _run(tmp_path, [("node_join : join", {"w2": {"changed": True}})], {"w2": {"changed": 1}})
+    assert r.returncode == 0 and not any("spare" in n for n in doc["notes"])
 
 
 def test_add_node_that_changed_another_host_is_not_equivalent(tmp_path):
